@@ -1,0 +1,24 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LoraGen.Layers;
+
+/// <summary>
+/// DoRA's trained magnitude: one scale per output row of the adapted weight. A module of its own so
+/// that its parameter is named <c>lora_magnitude_vector.{adapter}.weight</c>, as in peft.
+/// </summary>
+public sealed class DoraMagnitude : nn.Module
+{
+    private readonly Parameter _weight;
+
+    /// <param name="initial">(out,) row norms of W + ΔW; copied.</param>
+    public DoraMagnitude(Tensor initial) : base("lora_magnitude_vector")
+    {
+        _weight = new Parameter(initial.detach().clone());
+        register_parameter("weight", _weight);
+    }
+
+    /// <summary>(out,) the magnitude m.</summary>
+    public Parameter weight => _weight;
+}

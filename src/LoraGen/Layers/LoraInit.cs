@@ -1,0 +1,11 @@
+namespace LoraGen.Layers;
+
+/// <summary>How a new adapter's A and B start. Both keep B = 0, so a fresh adapter changes nothing.</summary>
+public enum LoraInit
+{
+    /// <summary>A ~ Kaiming-uniform with a = √5 (nn.Linear's default), B = 0. peft's <c>init_lora_weights=True</c>.</summary>
+    KaimingUniform,
+
+    /// <summary>A ~ N(0, σ = 1/r), B = 0. peft's <c>init_lora_weights="gaussian"</c>.</summary>
+    Gaussian,
+}
