@@ -1,0 +1,64 @@
+using Microsoft.CodeAnalysis;
+
+namespace LoraGen.Generators.Parsing;
+
+/// <summary>The TorchSharp and LoraGen types the parser recognises, looked up once per parse.</summary>
+internal sealed class KnownTypes
+{
+    public const string LoraTargetAttributeName = "LoraGen.LoraTargetAttribute";
+
+    private KnownTypes(Compilation compilation)
+    {
+        LoraTargetAttribute = compilation.GetTypeByMetadataName(LoraTargetAttributeName);
+        Module = compilation.GetTypeByMetadataName("TorchSharp.torch+nn+Module");
+        ModuleOfTensor = compilation.GetTypeByMetadataName("TorchSharp.torch+nn+Module`2");
+        Tensor = compilation.GetTypeByMetadataName("TorchSharp.torch+Tensor");
+        Linear = compilation.GetTypeByMetadataName("TorchSharp.Modules.Linear");
+        ModuleList = compilation.GetTypeByMetadataName("TorchSharp.Modules.ModuleList`1");
+        ComponentName = compilation.GetTypeByMetadataName("TorchSharp.Utils.ComponentNameAttribute");
+    }
+
+    /// <summary>Null when the compilation lacks TorchSharp or the runtime: nothing to do then.</summary>
+    public static KnownTypes? From(Compilation compilation)
+    {
+        var known = new KnownTypes(compilation);
+        return known.LoraTargetAttribute is null || known.Module is null || known.ModuleOfTensor is null
+               || known.Tensor is null || known.Linear is null ? null : known;
+    }
+
+    public INamedTypeSymbol? LoraTargetAttribute { get; }
+    public INamedTypeSymbol? Module { get; }
+    public INamedTypeSymbol? ModuleOfTensor { get; }
+    public INamedTypeSymbol? Tensor { get; }
+    public INamedTypeSymbol? Linear { get; }
+    public INamedTypeSymbol? ModuleList { get; }
+    public INamedTypeSymbol? ComponentName { get; }
+
+    /// <summary><c>Module&lt;Tensor, Tensor&gt;</c> exactly: the declared type of a swappable layer.</summary>
+    public bool IsModuleOfTensor(ITypeSymbol type) =>
+        type is INamedTypeSymbol { IsGenericType: true } named
+        && SymbolEqualityComparer.Default.Equals(named.OriginalDefinition, ModuleOfTensor)
+        && named.TypeArguments.Length == 2
+        && SymbolEqualityComparer.Default.Equals(named.TypeArguments[0], Tensor)
+        && SymbolEqualityComparer.Default.Equals(named.TypeArguments[1], Tensor);
+
+    public bool IsLinear(ITypeSymbol? type) => SymbolEqualityComparer.Default.Equals(type, Linear);
+
+    public bool IsLoraTarget(AttributeData attribute) =>
+        SymbolEqualityComparer.Default.Equals(attribute.AttributeClass, LoraTargetAttribute);
+
+    /// <summary>A class declared in source that derives from TorchSharp's Module.</summary>
+    public bool IsSourceModuleClass(ITypeSymbol type)
+    {
+        if (type is not INamedTypeSymbol { TypeKind: TypeKind.Class } named || named.DeclaringSyntaxReferences.Length == 0) return false;
+        for (var current = named.BaseType; current is not null; current = current.BaseType)
+            if (SymbolEqualityComparer.Default.Equals(current, Module)) return true;
+        return false;
+    }
+
+    /// <summary>The element type of <c>ModuleList&lt;T&gt;</c>, else null.</summary>
+    public ITypeSymbol? ModuleListElement(ITypeSymbol type) =>
+        type is INamedTypeSymbol { IsGenericType: true } named && SymbolEqualityComparer.Default.Equals(named.OriginalDefinition, ModuleList)
+            ? named.TypeArguments[0]
+            : null;
+}

@@ -1,0 +1,184 @@
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Threading;
+using LoraGen.Generators.Diagnostics;
+using LoraGen.Generators.Model;
+using LoraGen.Injection;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace LoraGen.Generators.Parsing;
+
+/// <summary>
+/// Resolves the LoRA targets of one annotated class (a class with [LoraTarget], or one holding
+/// [LoraTarget] fields) through its tree of module classes, into value models for the emitter and
+/// diagnostics for the analyzer. Shared by both, so they can never disagree.
+/// </summary>
+internal static class ModelParser
+{
+    private static readonly string[][] StrategyModules =
+    [
+        ["q_proj", "v_proj"],
+        ["q_proj", "k_proj", "v_proj", "o_proj"],
+    ];
+
+    private const int AllLinear = 2;
+
+    private sealed record PlacedLayer(string Path, ModuleNode Owner, LayerField Layer);
+
+    /// <summary>Null when there is nothing to generate (no TorchSharp, not a module class).</summary>
+    public static RootModel? Parse(INamedTypeSymbol root, Compilation compilation, DiagnosticSink sink, CancellationToken ct)
+    {
+        var known = KnownTypes.From(compilation);
+        if (known is null || !known.IsSourceModuleClass(root)) return null;
+
+        var tree = new ModelTree(compilation, known, ct).Build(root);
+        var placed = new List<PlacedLayer>();
+        Place(tree, "", placed);
+
+        var fieldSettings = new Dictionary<IFieldSymbol, TargetSettings?>(SymbolEqualityComparer.Default);
+        foreach (var layer in placed.Select(p => p.Layer).Distinct())
+            if (layer.Attribute is not null)
+                fieldSettings[layer.Symbol] = AttributeReader.Settings(layer.Attribute, layer.Symbol.Name, sink);
+
+        var rootAttribute = root.GetAttributes().FirstOrDefault(known.IsLoraTarget);
+        var classSettings = rootAttribute is null ? null : AttributeReader.Settings(rootAttribute, root.Name, sink);
+        var classNames = classSettings is null ? [] : ClassTargetNames(rootAttribute!, root, placed, sink);
+
+        var plan = new List<PlanEntrySpec>();
+        var targeted = new Dictionary<ModuleNode, SortedSet<string>>();
+        foreach (var item in placed)
+        {
+            ct.ThrowIfCancellationRequested();
+            fieldSettings.TryGetValue(item.Layer.Symbol, out var own);
+            bool hasOwn = item.Layer.Attribute is not null;
+            bool byClass = classSettings is not null && classNames.Any(name => ModulePath.Matches(item.Path, name));
+            if (!hasOwn && !byClass) continue;
+
+            var settings = hasOwn ? own : classSettings;
+            CheckTarget(item, settings, byClass && hasOwn && own is not null && classSettings is not null && own != classSettings ? classSettings : null, root, sink);
+            if (settings is null || !settings.IsValid) continue;
+            plan.Add(new PlanEntrySpec(item.Path, settings, item.Layer.Initializer.InFeatures, item.Layer.Initializer.OutFeatures));
+            if (item.Layer.IsSwappable)
+            {
+                if (!targeted.TryGetValue(item.Owner, out var names)) targeted[item.Owner] = names = new SortedSet<string>(System.StringComparer.Ordinal);
+                names.Add(item.Layer.Symbol.Name);
+            }
+        }
+
+        var hosts = new List<HostSpec>();
+        var seen = new HashSet<ModuleNode>();
+        CollectHosts(tree, tree, classNames, classSettings, plan, fieldSettings, targeted, hosts, seen, sink);
+        return new RootModel(MetadataName(root), new EquatableArray<HostSpec>(hosts));
+    }
+
+    /// <summary>Every layer field below <paramref name="node"/> with its module path; <c>{i}</c> for list indices.</summary>
+    private static void Place(ModuleNode node, string prefix, List<PlacedLayer> placed)
+    {
+        foreach (var layer in node.Layers) placed.Add(new PlacedLayer(prefix + layer.RegisteredName, node, layer));
+        foreach (var child in node.Children)
+            Place(child.Node, prefix + child.RegisteredName + (child.IsList ? "." + ModulePath.IndexSegment + "." : "."), placed);
+    }
+
+    /// <summary>Names (peft's matching) or, for AllLinear, exact path patterns; LORA008 for names that match nothing.</summary>
+    private static string[] ClassTargetNames(AttributeData attribute, INamedTypeSymbol root, List<PlacedLayer> placed, DiagnosticSink sink)
+    {
+        var (modules, strategy) = AttributeReader.Selection(attribute);
+        string known = string.Join(", ", placed.Select(p => p.Path).Distinct());
+        if (modules is not null)
+        {
+            foreach (var name in modules.Where(name => !placed.Any(p => ModulePath.Matches(p.Path, name))))
+                sink.Report(DiagnosticDescriptors.UnmatchedModule, AttributeReader.AttributeLocation(attribute), root.Name, "module", name, known);
+            return modules;
+        }
+
+        string[] names = strategy == AllLinear
+            ? placed.Where(p => (p.Layer.Initializer.Kind == InitializerKind.Linear || p.Layer.DeclaredAsLinear) && p.Layer.RegisteredName != "lm_head")
+                .Select(p => p.Path).Distinct().ToArray()
+            : strategy >= 0 && strategy < StrategyModules.Length ? StrategyModules[strategy] : [];
+        if (!placed.Any(p => names.Any(name => ModulePath.Matches(p.Path, name))))
+        {
+            string strategyName = strategy >= 0 && strategy < AttributeReader.StrategyNames.Length ? AttributeReader.StrategyNames[strategy] : strategy.ToString(CultureInfo.InvariantCulture);
+            sink.Report(DiagnosticDescriptors.UnmatchedModule, AttributeReader.AttributeLocation(attribute), root.Name, "strategy", strategyName, known);
+        }
+        return names;
+    }
+
+    /// <summary>LORA005/006/007/009/010 for one targeted layer.</summary>
+    private static void CheckTarget(PlacedLayer item, TargetSettings? settings, TargetSettings? conflictingClassSettings, INamedTypeSymbol root, DiagnosticSink sink)
+    {
+        var field = item.Layer.Symbol;
+        var location = field.Locations.FirstOrDefault();
+        if (item.Layer.DeclaredAsLinear)
+            sink.Report(DiagnosticDescriptors.DeclaredAsLinear, DeclaredTypeLocation(field) ?? location, item.Path);
+        if (item.Layer.IsReadonly)
+            sink.Report(DiagnosticDescriptors.ReadonlyTarget, location, item.Path);
+        if (item.Layer.Initializer.Kind == InitializerKind.NotLinear)
+            sink.Report(DiagnosticDescriptors.NotALinear, location, item.Path, item.Layer.Initializer.TypeName);
+        if (settings is { } s && item.Layer.Initializer is { InFeatures: long inFeatures, OutFeatures: long outFeatures }
+            && s.R > System.Math.Min(inFeatures, outFeatures))
+            sink.Report(DiagnosticDescriptors.RankAboveLayerSize, location, item.Path, s.R, System.Math.Min(inFeatures, outFeatures), inFeatures, outFeatures);
+        if (conflictingClassSettings is not null && settings is not null)
+            sink.Report(DiagnosticDescriptors.TargetedTwice, AttributeReader.AttributeLocation(item.Layer.Attribute!) ?? location,
+                item.Path, Describe(settings), root.Name, Describe(conflictingClassSettings));
+    }
+
+    private static void CollectHosts(
+        ModuleNode node, ModuleNode root, string[] classNames, TargetSettings? classSettings, List<PlanEntrySpec> plan,
+        Dictionary<IFieldSymbol, TargetSettings?> fieldSettings, Dictionary<ModuleNode, SortedSet<string>> targeted,
+        List<HostSpec> hosts, HashSet<ModuleNode> seen, DiagnosticSink sink)
+    {
+        if (!seen.Add(node) || !(node.HasLayersBelow || node == root)) return;
+        if (!node.IsPartial)
+        {
+            var nonPartial = node.FirstNonPartial!;
+            sink.Report(DiagnosticDescriptors.NotPartial, nonPartial.Locations.FirstOrDefault(), nonPartial.Name, "the layers of " + node.Type.Name);
+            return;
+        }
+
+        var slots = node.Layers.Where(l => l.IsSwappable).Select(l =>
+        {
+            fieldSettings.TryGetValue(l.Symbol, out var own);
+            return new SlotFieldSpec(l.Symbol.Name, l.RegisteredName, own is { IsValid: true } ? own : null);
+        });
+        var children = node.Children.Where(c => c.Node.HasLayersBelow && c.Node.IsPartial)
+            .Select(c => new ChildFieldSpec(c.Symbol.Name, c.RegisteredName, c.IsList));
+        var entry = node == root
+            ? new EntrySpec(new EquatableArray<string>(classNames), classSettings is { IsValid: true } ? classSettings : null, new EquatableArray<PlanEntrySpec>(plan))
+            : null;
+        hosts.Add(new HostSpec(TypeSpecOf(node.Type), new EquatableArray<SlotFieldSpec>(slots), new EquatableArray<ChildFieldSpec>(children),
+            new EquatableArray<string>(targeted.TryGetValue(node, out var names) ? names : Enumerable.Empty<string>()), entry));
+
+        foreach (var child in node.Children)
+            CollectHosts(child.Node, root, classNames, classSettings, plan, fieldSettings, targeted, hosts, seen, sink);
+    }
+
+    private static TypeSpec TypeSpecOf(INamedTypeSymbol type)
+    {
+        var chain = new List<INamedTypeSymbol>();
+        for (var current = type; current is not null; current = current.ContainingType) chain.Insert(0, current);
+        var declarations = chain.Select(t =>
+        {
+            string kind = t.IsRecord ? (t.TypeKind == TypeKind.Struct ? "record struct" : "record") : t.TypeKind == TypeKind.Struct ? "struct" : t.TypeKind == TypeKind.Interface ? "interface" : "class";
+            string parameters = t.TypeParameters.Length == 0 ? "" : "<" + string.Join(", ", t.TypeParameters.Select(p => p.Name)) + ">";
+            return $"partial {kind} {t.Name}{parameters}";
+        });
+        var ns = type.ContainingNamespace is { IsGlobalNamespace: false } n ? n.ToDisplayString() : null;
+        return new TypeSpec(ns, new EquatableArray<string>(declarations), MetadataName(type));
+    }
+
+    private static string MetadataName(INamedTypeSymbol type)
+    {
+        var name = type.MetadataName;
+        for (var current = type.ContainingType; current is not null; current = current.ContainingType) name = current.MetadataName + "+" + name;
+        return type.ContainingNamespace is { IsGlobalNamespace: false } ns ? ns.ToDisplayString() + "." + name : name;
+    }
+
+    private static Location? DeclaredTypeLocation(IFieldSymbol field) =>
+        field.DeclaringSyntaxReferences.Select(r => r.GetSyntax()).OfType<VariableDeclaratorSyntax>()
+            .Select(d => (d.Parent as VariableDeclarationSyntax)?.Type.GetLocation()).FirstOrDefault(l => l is not null);
+
+    private static string Describe(TargetSettings s) =>
+        System.FormattableString.Invariant($"r={s.R}, alpha={s.Alpha}, dropout={s.Dropout}, rslora={s.UseRsLora}, dora={s.UseDora}, init={s.Init}, bias={s.Bias}");
+}

@@ -1,0 +1,103 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace LoraGen.Generators.Parsing;
+
+/// <summary>A layer field of a module class: a possible LoRA target.</summary>
+/// <param name="IsSwappable">Declared <c>Module&lt;Tensor, Tensor&gt;</c> and not readonly: generated code can replace it.</param>
+internal sealed record LayerField(
+    IFieldSymbol Symbol, string RegisteredName, bool DeclaredAsLinear, bool IsReadonly, bool IsSwappable,
+    LayerInitializer Initializer, AttributeData? Attribute);
+
+/// <summary>A field holding a module class of the compilation, or a ModuleList of one.</summary>
+internal sealed record ChildField(IFieldSymbol Symbol, string RegisteredName, bool IsList, ModuleNode Node);
+
+/// <summary>
+/// One module class of the model tree, with its layer fields and module children. Symbols live here only
+/// during a parse; the pipeline keeps the value models built from it.
+/// </summary>
+internal sealed class ModuleNode
+{
+    public ModuleNode(INamedTypeSymbol type) => Type = type;
+
+    public INamedTypeSymbol Type { get; }
+    public List<LayerField> Layers { get; } = [];
+    public List<ChildField> Children { get; } = [];
+
+    /// <summary>Whether any layer field is in this class or below it.</summary>
+    public bool HasLayersBelow { get; set; }
+
+    /// <summary>The class and all its containing types are partial, so code can be generated into it.</summary>
+    public bool IsPartial { get; set; }
+
+    /// <summary>The first type of the chain (this class, then its containers) that is not partial.</summary>
+    public INamedTypeSymbol? FirstNonPartial { get; set; }
+}
+
+/// <summary>Builds the tree of module classes below a root, following field types through the compilation.</summary>
+internal sealed class ModelTree(Compilation compilation, KnownTypes known, CancellationToken ct)
+{
+    private readonly Dictionary<INamedTypeSymbol, ModuleNode> _nodes = new(SymbolEqualityComparer.Default);
+
+    public ModuleNode Build(INamedTypeSymbol type) => Visit(type, new HashSet<INamedTypeSymbol>(SymbolEqualityComparer.Default));
+
+    private ModuleNode Visit(INamedTypeSymbol type, HashSet<INamedTypeSymbol> onPath)
+    {
+        if (_nodes.TryGetValue(type, out var existing)) return existing;
+        var node = new ModuleNode(type);
+        _nodes[type] = node;
+        onPath.Add(type);
+        node.FirstNonPartial = FirstNonPartial(type);
+        node.IsPartial = node.FirstNonPartial is null;
+
+        foreach (var field in type.GetMembers().OfType<IFieldSymbol>())
+        {
+            ct.ThrowIfCancellationRequested();
+            if (field.IsStatic || field.IsImplicitlyDeclared || field.IsConst) continue;
+            var name = RegisteredName(field);
+            bool declaredLinear = known.IsLinear(field.Type);
+            if (declaredLinear || known.IsModuleOfTensor(field.Type))
+            {
+                var attribute = field.GetAttributes().FirstOrDefault(known.IsLoraTarget);
+                node.Layers.Add(new LayerField(field, name, declaredLinear, field.IsReadOnly,
+                    IsSwappable: !declaredLinear && !field.IsReadOnly,
+                    LayerInitializer.Of(field, compilation, known, ct), attribute));
+                continue;
+            }
+
+            var element = known.ModuleListElement(field.Type);
+            var childType = (element ?? field.Type) as INamedTypeSymbol;
+            if (childType is null || !known.IsSourceModuleClass(childType) || onPath.Contains(childType)) continue;
+            node.Children.Add(new ChildField(field, name, IsList: element is not null, Visit(childType, onPath)));
+        }
+
+        node.HasLayersBelow = node.Layers.Count > 0 || node.Children.Any(c => c.Node.HasLayersBelow);
+        onPath.Remove(type);
+        return node;
+    }
+
+    /// <summary>TorchSharp registers a field under its name, or under [ComponentName(Name = ...)].</summary>
+    private string RegisteredName(IFieldSymbol field)
+    {
+        var attribute = field.GetAttributes().FirstOrDefault(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, known.ComponentName));
+        var named = attribute?.NamedArguments.FirstOrDefault(a => a.Key == "Name").Value.Value as string;
+        return string.IsNullOrEmpty(named) ? field.Name : named!;
+    }
+
+    private static INamedTypeSymbol? FirstNonPartial(INamedTypeSymbol type)
+    {
+        for (var current = type; current is not null; current = current.ContainingType)
+        {
+            bool partial = current.DeclaringSyntaxReferences
+                .Select(r => r.GetSyntax())
+                .OfType<TypeDeclarationSyntax>()
+                .Any(d => d.Modifiers.Any(SyntaxKind.PartialKeyword));
+            if (!partial) return current;
+        }
+        return null;
+    }
+}
