@@ -7,8 +7,8 @@ namespace LoraGen.Cli;
 public static class Program
 {
     private const string Usage = """
-        usage: loragen demo [--dora] [--rank R] [--steps N] [--width W] [--device auto|cpu|cuda]
-          demo   fine-tune a small frozen MLP with LoRA (or DoRA) on CPU, merge, and check the result
+        usage: loragen demo [--steps N] [--width W] [--device auto|cpu|cuda]
+          demo   fine-tune a small frozen MLP with LoRA on CPU, merge, and check the result
         """;
 
     public static int Main(string[] args)
@@ -48,8 +48,6 @@ public static class Program
                 ? n : throw new UsageException($"{flag} needs a positive integer; got '{args[i]}'");
             options = flag switch
             {
-                "--dora" => options with { UseDora = true },
-                "--rank" => options with { Rank = Positive() },
                 "--steps" => options with { Steps = Positive() },
                 "--width" => options with { Width = Positive() },
                 "--device" => options with { Device = Value() },

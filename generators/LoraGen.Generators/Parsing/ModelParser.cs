@@ -76,9 +76,15 @@ internal static class ModelParser
     /// <summary>Every layer field below <paramref name="node"/> with its module path; <c>{i}</c> for list indices.</summary>
     private static void Place(ModuleNode node, string prefix, List<PlacedLayer> placed)
     {
-        foreach (var layer in node.Layers) placed.Add(new PlacedLayer(prefix + layer.RegisteredName, node, layer));
-        foreach (var child in node.Children)
-            Place(child.Node, prefix + child.RegisteredName + (child.IsList ? "." + ModulePath.IndexSegment + "." : "."), placed);
+        // In declaration order, as TorchSharp registers the fields and names the parameters.
+        var members = node.Layers.Select(l => (l.Symbol, Layer: (LayerField?)l, Child: (ChildField?)null))
+            .Concat(node.Children.Select(c => (c.Symbol, Layer: (LayerField?)null, Child: (ChildField?)c)))
+            .OrderBy(m => m.Symbol.Locations.FirstOrDefault()?.SourceSpan.Start ?? 0);
+        foreach (var (_, layer, child) in members)
+        {
+            if (layer is not null) placed.Add(new PlacedLayer(prefix + layer.RegisteredName, node, layer));
+            else Place(child!.Node, prefix + child.RegisteredName + (child.IsList ? "." + ModulePath.IndexSegment + "." : "."), placed);
+        }
     }
 
     /// <summary>Names (peft's matching) or, for AllLinear, exact path patterns; LORA008 for names that match nothing.</summary>
@@ -179,6 +185,12 @@ internal static class ModelParser
         field.DeclaringSyntaxReferences.Select(r => r.GetSyntax()).OfType<VariableDeclaratorSyntax>()
             .Select(d => (d.Parent as VariableDeclarationSyntax)?.Type.GetLocation()).FirstOrDefault(l => l is not null);
 
+    private static readonly string[] InitNames = ["KaimingUniform", "Gaussian"];
+    private static readonly string[] BiasNames = ["None", "All", "LoraOnly"];
+
     private static string Describe(TargetSettings s) =>
-        System.FormattableString.Invariant($"r={s.R}, alpha={s.Alpha}, dropout={s.Dropout}, rslora={s.UseRsLora}, dora={s.UseDora}, init={s.Init}, bias={s.Bias}");
+        System.FormattableString.Invariant($"r={s.R}, alpha={s.Alpha}, Dropout={s.Dropout}, UseRsLora={s.UseRsLora}, UseDora={s.UseDora}, Init={Name(InitNames, s.Init)}, Bias={Name(BiasNames, s.Bias)}");
+
+    private static string Name(string[] names, int value) =>
+        value >= 0 && value < names.Length ? names[value] : value.ToString(CultureInfo.InvariantCulture);
 }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using LoraGen.Devices;
-using LoraGen.Layers;
 using LoraGen.Planning;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -20,21 +19,20 @@ internal static class DemoCommand
     public static int Run(DemoOptions options)
     {
         var device = ComputeDevice.Resolve(options.Device);
-        Console.WriteLine($"LoraGen demo: {(options.UseDora ? "DoRA" : "LoRA")} fine-tune on {device.type} (libtorch {__version__})");
+        Console.WriteLine($"LoraGen demo: LoRA fine-tune on {device.type} (libtorch {__version__})");
         manual_seed(options.Seed);
 
         using var model = new DemoMlp(options.Width, 2 * options.Width, options.Width);
         model.to(device);
         using var teacher = Teacher(model, options, device);
 
-        var config = new LoraConfig(options.Rank, 2 * options.Rank) { UseDora = options.UseDora };
-        var adapted = model.InjectAdapters(config);
-        Console.WriteLine($"adapters: r={config.R}, alpha={config.Alpha}, scaling={config.Scaling}, layers: {string.Join(", ", adapted.Select(l => l.GetName()))}");
+        foreach (var entry in DemoMlp.LoraPlan)
+            Console.WriteLine($"plan (compile time): {entry.Path}: r={entry.R}, alpha={entry.Alpha}, scaling={entry.Scaling}");
+        var adapted = model.ApplyLora();
         Console.WriteLine(ParameterSummary.Of(model));
 
         var frozenBefore = adapted.Select(l => l.BaseLayer.weight.clone()).ToArray();
-        var trainable = model.parameters().Where(p => p.requires_grad).ToArray();
-        using var optimizer = optim.AdamW(trainable, lr: options.LearningRate, weight_decay: 0);
+        using var optimizer = optim.AdamW(model.LoraParameters(), lr: options.LearningRate, weight_decay: 0);
 
         var clock = Stopwatch.StartNew();
         double firstLoss = 0, lastLoss = 0;
@@ -64,10 +62,10 @@ internal static class DemoCommand
         model.eval();
         using var probe = randn(256, options.Width, device: device);
         using var unmerged = model.forward(probe);
-        foreach (var layer in adapted) layer.Merge(safe: true);
+        model.MergeLora(safe: true);
         using var merged = model.forward(probe);
         double mergeError = (merged - unmerged).abs().max().item<float>();
-        foreach (var layer in adapted) layer.Unmerge();
+        model.UnmergeLora();
         using var restored = model.forward(probe);
         double unmergeError = (restored - unmerged).abs().max().item<float>();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -4,8 +4,6 @@ namespace LoraGen.Cli.Demo;
 internal sealed record DemoOptions
 {
     public int Width { get; init; } = 128;
-    public int Rank { get; init; } = 8;
-    public bool UseDora { get; init; }
     public int Steps { get; init; } = 800;
     public int Batch { get; init; } = 128;
     public double LearningRate { get; init; } = 1e-2;

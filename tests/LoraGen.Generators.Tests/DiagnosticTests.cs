@@ -1,0 +1,218 @@
+using Microsoft.CodeAnalysis;
+
+namespace LoraGen.Generators.Tests;
+
+/// <summary>One test per diagnostic ID: the ID, where it points, and a message naming the member and the value.</summary>
+public class DiagnosticTests
+{
+    private static Diagnostic Single(string source, string id)
+    {
+        var compilation = GeneratorHarness.Compile(Sources.Usings + source);
+        var diagnostics = GeneratorHarness.Analyze(compilation);
+        var matching = diagnostics.Where(d => d.Id == id).ToArray();
+        Assert.True(matching.Length == 1, $"expected one {id}, got: {string.Join("; ", diagnostics.Select(d => d.ToString()))}");
+        // The generator itself never reports (diagnostics belong to the analyzer) and never throws.
+        var (_, _, generatorDiagnostics) = GeneratorHarness.Generate(compilation);
+        Assert.Empty(generatorDiagnostics);
+        return matching[0];
+    }
+
+    private static string SourceAt(Diagnostic diagnostic) =>
+        diagnostic.Location.SourceTree!.GetText().ToString(diagnostic.Location.SourceSpan);
+
+    private const string AttentionOpen = """
+        public partial class Attention : Module<Tensor, Tensor>
+        {
+            public Attention() : base("attn") { }
+            public override Tensor forward(Tensor x) => x;
+        """;
+
+    [Fact]
+    public void LORA001_rank_below_one_points_at_r()
+    {
+        var d = Single(AttentionOpen + "[LoraTarget(r: 0, alpha: 32)] private Module<Tensor, Tensor> q_proj = Linear(8, 8); }", "LORA001");
+        Assert.Equal("0", SourceAt(d));
+        Assert.Equal("[LoraTarget] on 'q_proj': r must be at least 1; got 0", d.GetMessage());
+        Assert.Equal(DiagnosticSeverity.Error, d.Severity);
+    }
+
+    [Fact]
+    public void LORA002_alpha_not_positive_points_at_alpha()
+    {
+        var d = Single(AttentionOpen + "[LoraTarget(16, -2)] private Module<Tensor, Tensor> q_proj = Linear(8, 8); }", "LORA002");
+        Assert.Equal("-2", SourceAt(d));
+        Assert.Contains("'q_proj': alpha must be positive; got -2", d.GetMessage());
+    }
+
+    [Fact]
+    public void LORA003_dropout_out_of_range_points_at_the_dropout()
+    {
+        var d = Single(AttentionOpen + "[LoraTarget(r: 8, alpha: 16, Dropout = 1.5)] private Module<Tensor, Tensor> v_proj = Linear(8, 8); }", "LORA003");
+        Assert.Equal("1.5", SourceAt(d));
+        Assert.Contains("'v_proj': Dropout must be in [0, 1); got 1.5", d.GetMessage());
+    }
+
+    [Fact]
+    public void LORA004_a_class_holding_targets_must_be_partial()
+    {
+        var d = Single("""
+            public class Attention : Module<Tensor, Tensor>
+            {
+                [LoraTarget(r: 8, alpha: 16)] private Module<Tensor, Tensor> q_proj = Linear(8, 8);
+                public Attention() : base("attn") { }
+                public override Tensor forward(Tensor x) => x;
+            }
+            """, "LORA004");
+        Assert.Equal("Attention", SourceAt(d));
+        Assert.Contains("'Attention' must be partial", d.GetMessage());
+    }
+
+    [Fact]
+    public void LORA004_also_for_a_class_on_the_path_to_a_target()
+    {
+        var d = Single("""
+            public class Block : Module<Tensor, Tensor>
+            {
+                private Module<Tensor, Tensor> q_proj = Linear(8, 8);
+                public Block() : base("block") { }
+                public override Tensor forward(Tensor x) => x;
+            }
+            [LoraTarget(r: 4, alpha: 8)]
+            public partial class Model : Module<Tensor, Tensor>
+            {
+                private Block block = new();
+                private Module<Tensor, Tensor> v_proj = Linear(8, 8);
+                public Model() : base("model") { }
+                public override Tensor forward(Tensor x) => x;
+            }
+            """, "LORA004");
+        Assert.Equal("Block", SourceAt(d));
+    }
+
+    [Fact]
+    public void LORA005_a_target_declared_as_Linear_points_at_the_type()
+    {
+        var d = Single(AttentionOpen + "[LoraTarget(r: 8, alpha: 16)] private Linear q_proj = Linear(8, 8); }", "LORA005");
+        Assert.Equal("Linear", SourceAt(d));
+        Assert.Contains("'q_proj' is declared as Linear", d.GetMessage());
+    }
+
+    [Fact]
+    public void LORA006_a_readonly_target()
+    {
+        var d = Single(AttentionOpen + "[LoraTarget(r: 8, alpha: 16)] private readonly Module<Tensor, Tensor> q_proj = Linear(8, 8); }", "LORA006");
+        Assert.Equal("q_proj", SourceAt(d));
+        Assert.Contains("'q_proj' is readonly", d.GetMessage());
+    }
+
+    [Fact]
+    public void LORA007_a_target_initialised_with_something_else()
+    {
+        var d = Single(AttentionOpen + """
+            [LoraTarget(r: 8, alpha: 16)] private Module<Tensor, Tensor> act;
+            public Attention(int unused) : base("attn") { act = ReLU(); }
+            }
+            """, "LORA007");
+        Assert.Equal("act", SourceAt(d));
+        Assert.Contains("'act' is initialised with ReLU, not a Linear", d.GetMessage());
+    }
+
+    [Fact]
+    public void LORA007_is_silent_where_the_source_does_not_show_the_layer()
+    {
+        var compilation = GeneratorHarness.Compile(Sources.Usings + AttentionOpen + """
+            [LoraTarget(r: 8, alpha: 16)] private Module<Tensor, Tensor> q_proj;
+            public Attention(Module<Tensor, Tensor> given) : base("attn") { q_proj = given; }
+            }
+            """);
+        Assert.Empty(GeneratorHarness.Analyze(compilation));
+    }
+
+    [Fact]
+    public void LORA008_a_module_name_that_matches_nothing_lists_the_layers()
+    {
+        var d = Single("""
+            [LoraTarget(r: 8, alpha: 16, Modules = new[] { "q_proj", "q_prj" })]
+            public partial class Attention : Module<Tensor, Tensor>
+            {
+                private Module<Tensor, Tensor> q_proj = Linear(8, 8);
+                private Module<Tensor, Tensor> v_proj = Linear(8, 8);
+                public Attention() : base("attn") { }
+                public override Tensor forward(Tensor x) => x;
+            }
+            """, "LORA008");
+        Assert.StartsWith("LoraTarget(", SourceAt(d));
+        Assert.Equal("[LoraTarget] on 'Attention': module 'q_prj' matches no layer of the model (layers: q_proj, v_proj)", d.GetMessage());
+    }
+
+    [Fact]
+    public void LORA008_a_strategy_that_matches_nothing()
+    {
+        var d = Single("""
+            [LoraTarget(r: 8, alpha: 16)]
+            public partial class Gpt2Block : Module<Tensor, Tensor>
+            {
+                private Module<Tensor, Tensor> c_attn = Linear(8, 24);
+                public Gpt2Block() : base("block") { }
+                public override Tensor forward(Tensor x) => x;
+            }
+            """, "LORA008");
+        Assert.Contains("strategy 'Original' matches no layer of the model (layers: c_attn)", d.GetMessage());
+    }
+
+    [Fact]
+    public void LORA009_rank_above_a_constant_layer_size()
+    {
+        var d = Single(AttentionOpen + "[LoraTarget(r: 64, alpha: 16)] private Module<Tensor, Tensor> k_proj = Linear(128, 32); }", "LORA009");
+        Assert.Equal("k_proj", SourceAt(d));
+        Assert.Equal("LoRA target 'k_proj': r = 64 is greater than min(in, out) = 32 of a 128x32 layer; the update cannot have that rank", d.GetMessage());
+        Assert.Equal(DiagnosticSeverity.Warning, d.Severity);
+    }
+
+    [Fact]
+    public void LORA010_the_same_layer_targeted_twice_with_different_settings()
+    {
+        var d = Single("""
+            public partial class Attention : Module<Tensor, Tensor>
+            {
+                [LoraTarget(r: 4, alpha: 8)] private Module<Tensor, Tensor> q_proj = Linear(8, 8);
+                public Attention() : base("attn") { }
+                public override Tensor forward(Tensor x) => x;
+            }
+            [LoraTarget(r: 8, alpha: 16, Strategy = LoraStrategy.Original)]
+            public partial class Model : Module<Tensor, Tensor>
+            {
+                private Attention self_attn = new();
+                public Model() : base("model") { }
+                public override Tensor forward(Tensor x) => x;
+            }
+            """, "LORA010");
+        Assert.StartsWith("LoraTarget(r: 4", SourceAt(d));
+        Assert.Contains("'self_attn.q_proj' has its own [LoraTarget] (r=4, alpha=8", d.GetMessage());
+        Assert.Contains("also chosen by 'Model' with different settings (r=8, alpha=16", d.GetMessage());
+    }
+
+    [Fact]
+    public void The_same_settings_twice_are_no_conflict()
+    {
+        var compilation = GeneratorHarness.Compile(Sources.Usings + """
+            public partial class Attention : Module<Tensor, Tensor>
+            {
+                [LoraTarget(r: 8, alpha: 16)] private Module<Tensor, Tensor> q_proj = Linear(8, 8);
+                private Module<Tensor, Tensor> v_proj = Linear(8, 8);
+                public Attention() : base("attn") { }
+                public override Tensor forward(Tensor x) => x;
+            }
+            [LoraTarget(r: 8, alpha: 16)]
+            public partial class Model : Module<Tensor, Tensor>
+            {
+                private Attention self_attn = new();
+                public Model() : base("model") { }
+                public override Tensor forward(Tensor x) => x;
+            }
+            """);
+        Assert.Empty(GeneratorHarness.Analyze(compilation));
+        var (_, output, _) = GeneratorHarness.Generate(compilation);
+        GeneratorHarness.AssertNoErrors(output);
+    }
+}
