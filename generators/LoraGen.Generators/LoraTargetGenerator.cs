@@ -30,7 +30,7 @@ public sealed class LoraTargetGenerator : IIncrementalGenerator
         var fieldRoots = context.SyntaxProvider.ForAttributeWithMetadataName(
                 KnownTypes.LoraTargetAttributeName,
                 static (node, _) => node is VariableDeclaratorSyntax,
-                static (ctx, ct) => ctx.TargetSymbol.ContainingType is { } type
+                static (ctx, ct) => ModelParser.RootOfField(ctx.TargetSymbol, ctx.SemanticModel.Compilation) is { } type
                     ? ModelParser.Parse(type, ctx.SemanticModel.Compilation, DiagnosticSink.Discarding(), ct)
                     : null)
             .WithTrackingName(TrackingNames.FieldRoots);

@@ -1,5 +1,5 @@
 // Side-by-side benchmarks that print ratios from one run. Usage:
-//   dotnet run -c Release --project tests/LoraGen.Benchmarks [-- forward|train-step ...] [--quick]
+//   dotnet run -c Release --project tests/LoraGen.Benchmarks [-- forward|train-step|generator ...] [--quick]
 using LoraGen.Benchmarks;
 
 var quick = args.Contains("--quick");
@@ -8,6 +8,7 @@ var benchmarks = new (string Name, Action<bool> Run)[]
 {
     ("forward", ForwardBenchmark.Run),
     ("train-step", TrainStepBenchmark.Run),
+    ("generator", GeneratorBenchmark.Run),
 };
 var unknown = chosen.Except(benchmarks.Select(b => b.Name)).ToArray();
 if (unknown.Length > 0)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.CodeAnalysis;
 
 namespace LoraGen.Generators.Parsing;
@@ -18,10 +19,13 @@ internal sealed class KnownTypes
         ComponentName = compilation.GetTypeByMetadataName("TorchSharp.Utils.ComponentNameAttribute");
     }
 
+    // One lookup per compilation, shared by every class parsed in it (weakly held: never a pipeline model).
+    private static readonly ConditionalWeakTable<Compilation, KnownTypes> Cache = new();
+
     /// <summary>Null when the compilation lacks TorchSharp or the runtime: nothing to do then.</summary>
     public static KnownTypes? From(Compilation compilation)
     {
-        var known = new KnownTypes(compilation);
+        var known = Cache.GetValue(compilation, c => new KnownTypes(c));
         return known.LoraTargetAttribute is null || known.Module is null || known.ModuleOfTensor is null
                || known.Tensor is null || known.Linear is null ? null : known;
     }

@@ -2,7 +2,6 @@ using System.Linq;
 using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
-using Microsoft.CodeAnalysis.Operations;
 
 namespace LoraGen.Generators.Parsing;
 
@@ -18,17 +17,17 @@ internal sealed record LayerInitializer(InitializerKind Kind, long? InFeatures, 
     /// Looks at the field's initializer, then at assignments to it in the constructors. A Linear's sizes
     /// are read where they are compile-time constants (literals, consts).
     /// </summary>
-    public static LayerInitializer Of(IFieldSymbol field, Compilation compilation, KnownTypes known, CancellationToken ct)
+    public static LayerInitializer Of(IFieldSymbol field, SemanticModels models, KnownTypes known, CancellationToken ct)
     {
         foreach (var reference in field.DeclaringSyntaxReferences)
             if (reference.GetSyntax(ct) is VariableDeclaratorSyntax { Initializer.Value: { } value })
-                return Classify(value, compilation.GetSemanticModel(value.SyntaxTree), known);
+                return Classify(value, models.For(value.SyntaxTree), known);
 
         foreach (var constructor in field.ContainingType.InstanceConstructors)
             foreach (var reference in constructor.DeclaringSyntaxReferences)
             {
                 if (reference.GetSyntax(ct) is not ConstructorDeclarationSyntax syntax) continue;
-                var model = compilation.GetSemanticModel(syntax.SyntaxTree);
+                var model = models.For(syntax.SyntaxTree);
                 foreach (var assignment in syntax.DescendantNodes().OfType<AssignmentExpressionSyntax>())
                 {
                     ct.ThrowIfCancellationRequested();
@@ -49,36 +48,48 @@ internal sealed record LayerInitializer(InitializerKind Kind, long? InFeatures, 
 
     private static LayerInitializer Classify(ExpressionSyntax value, SemanticModel model, KnownTypes known)
     {
+        // Fast path: a call or constructor named Linear (Linear(..), nn.Linear(..), new Linear(..)) is taken
+        // as TorchSharp's without binding it: binding initializers is most of the generator's cost, and a
+        // look-alike that is not a Linear is still refused, with its path, by ApplyLora at run time.
+        var (name, arguments) = value switch
+        {
+            InvocationExpressionSyntax invocation => (CalleeName(invocation.Expression), invocation.ArgumentList.Arguments),
+            BaseObjectCreationExpressionSyntax creation => (creation is ObjectCreationExpressionSyntax { Type: var t } ? CalleeName(t) : null,
+                creation.ArgumentList?.Arguments ?? default),
+            _ => (null, default),
+        };
+        if (name == "Linear")
+            return new LayerInitializer(InitializerKind.Linear, Size(arguments, 0, "inputSize", model), Size(arguments, 1, "outputSize", model), null);
+
         var type = model.GetTypeInfo(value).Type;
         if (known.IsLinear(type))
-        {
-            long? inFeatures = null, outFeatures = null;
-            var operation = model.GetOperation(value);
-            var arguments = operation switch
-            {
-                IInvocationOperation invocation => invocation.Arguments,
-                IObjectCreationOperation creation => creation.Arguments,
-                _ => default,
-            };
-            if (!arguments.IsDefault)
-                foreach (var argument in arguments)
-                {
-                    if (argument.Parameter is null || !argument.Value.ConstantValue.HasValue) continue;
-                    long? constant = argument.Value.ConstantValue.Value switch
-                    {
-                        int i => i,
-                        long l => l,
-                        short s => s,
-                        _ => null,
-                    };
-                    if (argument.Parameter.Name == "inputSize") inFeatures = constant;
-                    else if (argument.Parameter.Name == "outputSize") outFeatures = constant;
-                }
-            return new LayerInitializer(InitializerKind.Linear, inFeatures, outFeatures, null);
-        }
+            return new LayerInitializer(InitializerKind.Linear, Size(arguments, 0, "inputSize", model), Size(arguments, 1, "outputSize", model), null);
         if (type is INamedTypeSymbol { TypeKind: TypeKind.Class, IsAbstract: false } named
             && !known.IsModuleOfTensor(named) && !SymbolEqualityComparer.Default.Equals(named, known.Module))
             return new LayerInitializer(InitializerKind.NotLinear, null, null, named.Name);
         return Unknown;
+    }
+
+    /// <summary>The rightmost simple name of a callee or type: <c>Linear</c> for <c>torch.nn.Linear</c>.</summary>
+    private static string? CalleeName(ExpressionSyntax expression) => expression switch
+    {
+        SimpleNameSyntax simple => simple.Identifier.ValueText,
+        MemberAccessExpressionSyntax member => member.Name.Identifier.ValueText,
+        QualifiedNameSyntax qualified => qualified.Right.Identifier.ValueText,
+        AliasQualifiedNameSyntax alias => alias.Name.Identifier.ValueText,
+        _ => null,
+    };
+
+    private static long? Size(SeparatedSyntaxList<ArgumentSyntax> arguments, int position, string name, SemanticModel model)
+    {
+        ArgumentSyntax? argument = null;
+        foreach (var candidate in arguments)
+            if (candidate.NameColon?.Name.Identifier.ValueText == name) argument = candidate;
+        if (argument is null && position < arguments.Count && arguments[position].NameColon is null) argument = arguments[position];
+        if (argument is null) return null;
+        if (argument.Expression is LiteralExpressionSyntax literal)   // the common case, no binding needed
+            return literal.Token.Value switch { int i => i, long l => l, _ => (long?)null };
+        var constant = model.GetConstantValue(argument.Expression);
+        return constant.HasValue ? constant.Value switch { int i => i, long l => l, short s => s, _ => (long?)null } : null;
     }
 }

@@ -27,13 +27,27 @@ internal static class ModelParser
 
     private sealed record PlacedLayer(string Path, ModuleNode Owner, LayerField Layer);
 
+    /// <summary>
+    /// The class a [LoraTarget] field makes a root, or null when another application already covers it:
+    /// the class has its own [LoraTarget], or this is not its first annotated field. So each class is
+    /// parsed once per run, however many fields it annotates.
+    /// </summary>
+    public static INamedTypeSymbol? RootOfField(ISymbol field, Compilation compilation)
+    {
+        var type = field.ContainingType;
+        var known = type is null ? null : KnownTypes.From(compilation);
+        if (type is null || known is null || type.GetAttributes().Any(known.IsLoraTarget)) return null;
+        var first = type.GetMembers().OfType<IFieldSymbol>().FirstOrDefault(f => f.GetAttributes().Any(known.IsLoraTarget));
+        return SymbolEqualityComparer.Default.Equals(first, field) ? type : null;
+    }
+
     /// <summary>Null when there is nothing to generate (no TorchSharp, not a module class).</summary>
     public static RootModel? Parse(INamedTypeSymbol root, Compilation compilation, DiagnosticSink sink, CancellationToken ct)
     {
         var known = KnownTypes.From(compilation);
         if (known is null || !known.IsSourceModuleClass(root)) return null;
 
-        var tree = new ModelTree(compilation, known, ct).Build(root);
+        var tree = new ModelTree(new SemanticModels(compilation), known, ct).Build(root);
         var placed = new List<PlacedLayer>();
         Place(tree, "", placed);
 
@@ -100,7 +114,7 @@ internal static class ModelParser
         }
 
         string[] names = strategy == AllLinear
-            ? placed.Where(p => (p.Layer.Initializer.Kind == InitializerKind.Linear || p.Layer.DeclaredAsLinear) && p.Layer.RegisteredName != "lm_head")
+            ? placed.Where(p => (p.Layer.DeclaredAsLinear || p.Layer.Initializer.Kind == InitializerKind.Linear) && p.Layer.RegisteredName != "lm_head")
                 .Select(p => p.Path).Distinct().ToArray()
             : strategy >= 0 && strategy < StrategyModules.Length ? StrategyModules[strategy] : [];
         if (!placed.Any(p => names.Any(name => ModulePath.Matches(p.Path, name))))

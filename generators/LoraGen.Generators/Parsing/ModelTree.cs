@@ -9,9 +9,21 @@ namespace LoraGen.Generators.Parsing;
 
 /// <summary>A layer field of a module class: a possible LoRA target.</summary>
 /// <param name="IsSwappable">Declared <c>Module&lt;Tensor, Tensor&gt;</c> and not readonly: generated code can replace it.</param>
-internal sealed record LayerField(
-    IFieldSymbol Symbol, string RegisteredName, bool DeclaredAsLinear, bool IsReadonly, bool IsSwappable,
-    LayerInitializer Initializer, AttributeData? Attribute);
+internal sealed class LayerField(
+    IFieldSymbol symbol, string registeredName, bool declaredAsLinear, bool isReadonly, AttributeData? attribute, System.Func<LayerInitializer> initializer)
+{
+    private LayerInitializer? _initializer;
+
+    public IFieldSymbol Symbol => symbol;
+    public string RegisteredName => registeredName;
+    public bool DeclaredAsLinear => declaredAsLinear;
+    public bool IsReadonly => isReadonly;
+    public bool IsSwappable => !declaredAsLinear && !isReadonly;
+    public AttributeData? Attribute => attribute;
+
+    /// <summary>Read on first use: binding initializers is the costly part, and most fields never need it.</summary>
+    public LayerInitializer Initializer => _initializer ??= initializer();
+}
 
 /// <summary>A field holding a module class of the compilation, or a ModuleList of one.</summary>
 internal sealed record ChildField(IFieldSymbol Symbol, string RegisteredName, bool IsList, ModuleNode Node);
@@ -39,7 +51,7 @@ internal sealed class ModuleNode
 }
 
 /// <summary>Builds the tree of module classes below a root, following field types through the compilation.</summary>
-internal sealed class ModelTree(Compilation compilation, KnownTypes known, CancellationToken ct)
+internal sealed class ModelTree(SemanticModels models, KnownTypes known, CancellationToken ct)
 {
     private readonly Dictionary<INamedTypeSymbol, ModuleNode> _nodes = new(SymbolEqualityComparer.Default);
 
@@ -63,9 +75,8 @@ internal sealed class ModelTree(Compilation compilation, KnownTypes known, Cance
             if (declaredLinear || known.IsModuleOfTensor(field.Type))
             {
                 var attribute = field.GetAttributes().FirstOrDefault(known.IsLoraTarget);
-                node.Layers.Add(new LayerField(field, name, declaredLinear, field.IsReadOnly,
-                    IsSwappable: !declaredLinear && !field.IsReadOnly,
-                    LayerInitializer.Of(field, compilation, known, ct), attribute));
+                node.Layers.Add(new LayerField(field, name, declaredLinear, field.IsReadOnly, attribute,
+                    () => LayerInitializer.Of(field, models, known, ct)));
                 continue;
             }
 

@@ -3,8 +3,8 @@ using System.Diagnostics;
 namespace LoraGen.Tests.Build;
 
 /// <summary>
-/// Packs src/LoraGen and builds a fresh project that references the package: the TorchSharp native fix
-/// must travel in the package (buildTransitive) so that the consumer's first tensor op just works.
+/// Packs src/LoraGen and builds a fresh project that references the package: the [LoraTarget] generator
+/// (analyzers/dotnet/cs) and the TorchSharp native fix (buildTransitive) must both travel in it.
 /// </summary>
 public class PackageConsumerTests
 {
@@ -28,11 +28,22 @@ public class PackageConsumerTests
                   <ItemGroup><PackageReference Include="LoraGen" Version="{version}" /></ItemGroup>
                 </Project>
                 """);
+            // The DSL needs the generator from the package's analyzers/dotnet/cs; tensors need the native fix.
             File.WriteAllText(Path.Combine(app, "Program.cs"), """
-                using LoraGen.Layers;
+                using LoraGen;
                 using static TorchSharp.torch;
-                var layer = new LoraLinear(nn.Linear(8, 8, hasBias: false), new LoraConfig(2, 4), "fc");
-                Console.WriteLine(LoraGen.Planning.ParameterSummary.Of(layer));
+                var net = new Net();
+                net.ApplyLora();
+                Console.WriteLine(LoraGen.Planning.ParameterSummary.Of(net));
+                Console.WriteLine(Net.LoraPlan[0]);
+
+                [LoraTarget(r: 2, alpha: 4, Modules = ["fc"])]
+                partial class Net : nn.Module<Tensor, Tensor>
+                {
+                    private nn.Module<Tensor, Tensor> fc = nn.Linear(8, 8, hasBias: false);
+                    public Net() : base("net") => RegisterComponents();
+                    public override Tensor forward(Tensor x) => fc.forward(x);
+                }
                 """);
             // The local feed first; the machine's usual sources for TorchSharp and the SDK's packages.
             File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
@@ -40,6 +51,7 @@ public class PackageConsumerTests
                 """);
             var output = Run("dotnet", "run -c Release", app);
             Assert.Contains("trainable params: 32 || all params: 96 || trainable%: 33.3333", output);
+            Assert.Contains("LoraPlanEntry { Path = fc, R = 2, Alpha = 4, Scaling = 2, UseDora = False, InFeatures = 8, OutFeatures = 8, TrainableParameters = 32 }", output);
         }
         finally
         {
