@@ -34,7 +34,7 @@ internal static class GeneratorBenchmark
         var floor = Measure(new AttributeNamesGenerator(), compilation, unrelated, options, rounds);
         Console.WriteLine(SideBySide.Format($"generator on {Classes} annotated classes ({lora.Files} files generated, median of {rounds}, each run on a fresh compilation):"));
         Console.WriteLine(SideBySide.Format($"  LoraGen:     full run {lora.Full:F1} ms (target < 100) | incremental after an unrelated edit {lora.Incremental:F1} ms (target < 5)"));
-        Console.WriteLine(SideBySide.Format($"  floor:       full run {floor.Full:F1} ms | incremental {floor.Incremental:F1} ms (a generator that only lists the attributed classes)"));
+        Console.WriteLine(SideBySide.Format($"  floor:       full run {floor.Full:F1} ms | incremental {floor.Incremental:F1} ms (the same attribute lookups, no analysis, one output)"));
         Console.WriteLine(SideBySide.Format($"  ratio LoraGen/floor: full {lora.Full / floor.Full:F2}x | incremental {lora.Incremental / floor.Incremental:F2}x"));
     }
 
@@ -68,15 +68,22 @@ internal static class GeneratorBenchmark
         return (Median(full), Median(incremental), files);
     }
 
-    /// <summary>The floor: ForAttributeWithMetadataName on the same attribute, emitting one line per class.</summary>
+    /// <summary>
+    /// The floor: the same two ForAttributeWithMetadataName registrations (classes and fields), whose
+    /// transforms only read the target's name, and one small output. What any generator of this attribute pays.
+    /// </summary>
     private sealed class AttributeNamesGenerator : IIncrementalGenerator
     {
         public void Initialize(IncrementalGeneratorInitializationContext context)
         {
-            var names = context.SyntaxProvider.ForAttributeWithMetadataName("LoraGen.LoraTargetAttribute",
+            var classes = context.SyntaxProvider.ForAttributeWithMetadataName("LoraGen.LoraTargetAttribute",
                 static (node, _) => node is Microsoft.CodeAnalysis.CSharp.Syntax.ClassDeclarationSyntax,
                 static (ctx, _) => ctx.TargetSymbol.Name);
-            context.RegisterSourceOutput(names.Collect(), static (spc, all) => spc.AddSource("Names.g.cs", $"// {all.Length} classes"));
+            var fields = context.SyntaxProvider.ForAttributeWithMetadataName("LoraGen.LoraTargetAttribute",
+                static (node, _) => node is Microsoft.CodeAnalysis.CSharp.Syntax.VariableDeclaratorSyntax,
+                static (ctx, _) => ctx.TargetSymbol.Name);
+            context.RegisterSourceOutput(classes.Collect().Combine(fields.Collect()),
+                static (spc, all) => spc.AddSource("Names.g.cs", $"// {all.Left.Length} classes, {all.Right.Length} fields"));
         }
     }
 
