@@ -64,6 +64,13 @@ internal static class Emitter
         w.Line($"public global::System.Collections.Generic.IReadOnlyList<{LoraLinear}> ApplyLora(string adapterName = \"default\") =>");
         w.Line($"    {Injector}.Apply(this, (({Composite})this).LoraSlots(\"\"), adapterName, __loraClassTarget);");
         w.Line();
+        w.Line("/// <summary>");
+        w.Line("/// QLoRA: replaces the frozen base of every Linear layer (lm_head excepted) by its 4-bit quantization");
+        w.Line("/// (NF4, blocks of 64, double-quantized absmax by default). Call before or after ApplyLora.");
+        w.Line("/// </summary>");
+        w.Line("public int QuantizeBase(global::LoraGen.Quantization.QuantType type = global::LoraGen.Quantization.QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true) =>");
+        w.Line($"    {Injector}.QuantizeBase((({Composite})this).LoraSlots(\"\"), type, blockSize, doubleQuantize);");
+        w.Line();
         w.Line("/// <summary>Merges the active adapters of every adapted layer into its base weight.</summary>");
         w.Line($"public void MergeLora(bool safe = false) => {Injector}.Merge((({Composite})this).LoraSlots(\"\"), safe);");
         w.Line();

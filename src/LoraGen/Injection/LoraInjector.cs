@@ -1,4 +1,5 @@
 using LoraGen.Layers;
+using LoraGen.Quantization;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -26,9 +27,9 @@ public static class LoraInjector
             var config = slot.FieldConfig ?? (classTarget is not null && classTarget.Matches(slot.Path) ? classTarget.Config : null);
             if (config is null) continue;
             config.Validate($"LoRA target '{slot.Path}'");
-            if (slot.Current is not (Linear or LoraLinear))
+            if (slot.Current is not (Linear or Nf4Linear or LoraLinear))
                 throw new InvalidOperationException(
-                    $"LoRA target '{slot.Path}' of {root.GetName()} holds a {slot.Current.GetType().Name}; only Linear layers can be adapted.");
+                    $"LoRA target '{slot.Path}' of {root.GetName()} holds a {slot.Current.GetType().Name}; only Linear layers (dense or 4-bit) can be adapted.");
             targets.Add((slot, config));
         }
         if (targets.Count == 0)
@@ -51,6 +52,34 @@ public static class LoraInjector
         bool allBiases = targets.Any(t => t.Config.Bias == LoraBias.All) || classTarget?.Config.Bias == LoraBias.All;
         Freeze(root, adapted, allBiases);
         return adapted;
+    }
+
+    /// <summary>
+    /// QLoRA's frozen base: every Linear among <paramref name="slots"/>, except <c>lm_head</c> (as bitsandbytes
+    /// skips it), is replaced by its 4-bit quantization, one layer at a time so the dense copy of only one
+    /// layer exists at once. Layers already adapted keep their adapters. Works before or after ApplyLora.
+    /// </summary>
+    /// <returns>How many layers were quantized.</returns>
+    public static int QuantizeBase(IEnumerable<LoraSlot> slots, QuantType type = QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true)
+    {
+        int quantized = 0;
+        foreach (var slot in slots)
+        {
+            if (slot.Path == "lm_head" || slot.Path.EndsWith(".lm_head", StringComparison.Ordinal)) continue;
+            switch (slot.Current)
+            {
+                case Linear dense:
+                    slot.Replace(Nf4Linear.FromLinear(dense, type, blockSize, doubleQuantize, slot.Path));
+                    dense.Dispose();
+                    quantized++;
+                    break;
+                case LoraLinear { QuantizedBase: null } adapted:
+                    adapted.QuantizeBase(type, blockSize, doubleQuantize);
+                    quantized++;
+                    break;
+            }
+        }
+        return quantized;
     }
 
     /// <summary>The layers currently adapted among <paramref name="slots"/>.</summary>

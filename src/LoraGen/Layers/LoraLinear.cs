@@ -1,3 +1,4 @@
+using LoraGen.Quantization;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -5,14 +6,17 @@ using static TorchSharp.torch;
 namespace LoraGen.Layers;
 
 /// <summary>
-/// A frozen Linear plus named low-rank adapters: y = W·x + b + Σ scaling·B·A·dropout(x) over the
-/// active adapters. Drop-in for the wrapped layer; parameter names follow peft
+/// A frozen Linear (dense, or 4-bit <see cref="Nf4Linear"/> for QLoRA) plus named low-rank adapters:
+/// y = W·x + b + Σ scaling·B·A·dropout(x) over the active adapters. Drop-in for the wrapped layer;
+/// parameter names follow peft
 /// (<c>base_layer.weight</c>, <c>lora_A.default.weight</c>, <c>lora_B.default.weight</c>,
 /// <c>lora_magnitude_vector.default.weight</c>).
 /// </summary>
 public sealed class LoraLinear : nn.Module<Tensor, Tensor>
 {
-    private readonly Linear _base;
+    private nn.Module<Tensor, Tensor> _base;               // exactly one of the two below
+    private Linear? _linear;
+    private Nf4Linear? _quantized;
     private readonly ModuleSlots<Linear> _loraA = new("lora_A");
     private readonly ModuleSlots<Linear> _loraB = new("lora_B");
     private readonly ModuleSlots<nn.Module<Tensor, Tensor>> _dropouts = new("lora_dropout");
@@ -23,7 +27,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     private readonly Dictionary<string, Tensor> _doraMergeFactors = new();
     private bool _disabled;
 
-    /// <param name="baseLayer">The layer to adapt; must be a TorchSharp Linear (declared as Module for injection).</param>
+    /// <param name="baseLayer">The layer to adapt: a TorchSharp Linear (declared as Module for injection) or an Nf4Linear.</param>
     /// <param name="config">Settings of the first adapter.</param>
     /// <param name="name">Module path used in messages, e.g. <c>layers.0.self_attn.q_proj</c>.</param>
     /// <param name="adapterName">Name of the first adapter.</param>
@@ -31,24 +35,38 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         : base(name)
     {
         ArgumentNullException.ThrowIfNull(baseLayer);
-        _base = baseLayer as Linear ?? throw new ArgumentException(
-            $"LoraLinear '{name}' can only wrap a Linear layer; got {baseLayer.GetType().Name} ('{baseLayer.GetName()}').", nameof(baseLayer));
+        _base = baseLayer is Linear or Nf4Linear ? baseLayer : throw new ArgumentException(
+            $"LoraLinear '{name}' can only wrap a Linear (or Nf4Linear) layer; got {baseLayer.GetType().Name} ('{baseLayer.GetName()}').", nameof(baseLayer));
+        _linear = baseLayer as Linear;
+        _quantized = baseLayer as Nf4Linear;
         register_module("base_layer", _base);
         register_module("lora_dropout", _dropouts);
         register_module("lora_A", _loraA);
         register_module("lora_B", _loraB);
         register_module("lora_magnitude_vector", _magnitudes);
-        _base.weight.requires_grad = false;
-        if (_base.bias is not null) _base.bias.requires_grad = false;   // bias modes turn it back on
+        if (_linear is not null) _linear.weight.requires_grad = false;
+        if (BaseBias is not null) BaseBias.requires_grad = false;       // bias modes turn it back on
         AddAdapter(adapterName, config);
         SetActiveAdapters(adapterName);
     }
 
-    public Linear BaseLayer => _base;
+    /// <summary>The dense base layer; see <see cref="QuantizedBase"/> once the base is in 4 bits.</summary>
+    public Linear BaseLayer => _linear ?? throw new InvalidOperationException(Describe("has a 4-bit base; use QuantizedBase"));
 
-    public long InFeatures => _base.in_features;
+    /// <summary>The 4-bit base layer (QLoRA), or null while the base is dense.</summary>
+    public Nf4Linear? QuantizedBase => _quantized;
 
-    public long OutFeatures => _base.out_features;
+    public Parameter? BaseBias => _linear is not null ? _linear.bias : _quantized!.Bias;
+
+    public long InFeatures => _linear?.in_features ?? _quantized!.InFeatures;
+
+    public long OutFeatures => _linear?.out_features ?? _quantized!.OutFeatures;
+
+    /// <summary>
+    /// The rounding error the last merge or unmerge into a 4-bit base introduced (it is dequantized, changed
+    /// and quantized again); null for a dense base, where merging is exact up to float rounding.
+    /// </summary>
+    public QuantizationError? LastMergeError { get; private set; }
 
     public IReadOnlyCollection<string> AdapterNames => _adapters.Keys;
 
@@ -73,9 +91,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         if (_adapters.ContainsKey(adapterName))
             throw new ArgumentException(Describe($"already has an adapter named '{adapterName}'"), nameof(adapterName));
 
-        var weight = _base.weight;
-        var device = weight.device;
-        var dtype = weight.dtype;
+        var (device, dtype) = _linear is not null ? (_linear.weight.device, _linear.weight.dtype) : (_quantized!.Weight.Packed.device, ScalarType.Float32);
         var a = nn.Linear(InFeatures, config.R, hasBias: false, device: device, dtype: dtype);
         var b = nn.Linear(config.R, OutFeatures, hasBias: false, device: device, dtype: dtype);
         using (no_grad())
@@ -91,9 +107,11 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         DoraMagnitude? magnitude = null;
         if (config.UseDora)
         {
-            using var _ = no_grad();
-            using var norms = RowNorms(weight);                // B = 0, so ‖W + ΔW‖ = ‖W‖
-            magnitude = new DoraMagnitude(norms);
+            Tensor norms;
+            using (var scope = NewDisposeScope())
+            using (no_grad())
+                norms = RowNorms(DenseWeight()).MoveToOuterDisposeScope();   // B = 0, so ‖W + ΔW‖ = ‖W‖
+            using (norms) magnitude = new DoraMagnitude(norms);
         }
 
         _loraA.Add(adapterName, a);
@@ -102,8 +120,8 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         if (magnitude is not null) _magnitudes.Add(adapterName, magnitude);
         if (!training) { dropout.eval(); }
 
-        if (_base.bias is not null && config.Bias != LoraBias.None)
-            _base.bias.requires_grad = true;
+        if (BaseBias is not null && config.Bias != LoraBias.None)
+            BaseBias.requires_grad = true;
 
         var adapter = new LoraAdapter(adapterName, config, a, b, dropout, magnitude);
         _adapters.Add(adapterName, adapter);
@@ -171,7 +189,13 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         {
             using var scope = NewDisposeScope();
             var adapter = _adapters[name];
-            var weight = _base.weight;
+            if (_quantized is not null)
+            {
+                MergeIntoQuantized(name, adapter, safe);
+                _merged.Add(name);
+                continue;
+            }
+            var weight = _linear!.weight;
             var delta = adapter.DeltaWeight();                               // (out, in)
             if (adapter.Magnitude is null && !safe)
             {
@@ -197,7 +221,25 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         }
     }
 
-    /// <summary>Subtracts every merged adapter again, newest first: the exact inverse of <see cref="Merge"/>.</summary>
+    /// <summary>Dequantize, merge, quantize again; the rounding error goes to <see cref="LastMergeError"/>.</summary>
+    private void MergeIntoQuantized(string name, LoraAdapter adapter, bool safe)
+    {
+        var merged = _quantized!.DequantizedWeight().add_(adapter.DeltaWeight());   // (out, in) W + ΔW
+        if (adapter.Magnitude is { } magnitude)
+        {
+            var factor = magnitude.weight.div(RowNorms(merged));                  // (out,) m / ‖W + ΔW‖
+            merged.mul_(factor.unsqueeze(1));
+            _doraMergeFactors[name] = factor.MoveToOuterDisposeScope();
+        }
+        if (safe && !merged.isfinite().all().item<bool>())
+        {
+            if (_doraMergeFactors.Remove(name, out var unused)) unused.Dispose();
+            throw new InvalidOperationException(Describe($"merging adapter '{name}' gives non-finite weights (NaN or Inf); the base weight is left unchanged"));
+        }
+        LastMergeError = _quantized.Requantize(merged);
+    }
+
+    /// <summary>Subtracts every merged adapter again, newest first: the exact inverse of <see cref="Merge"/> (up to 4-bit rounding for a quantized base).</summary>
     public void Unmerge()
     {
         if (_merged.Count == 0) throw new InvalidOperationException(Describe("has no merged adapter to unmerge"));
@@ -208,16 +250,19 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
             var name = _merged[^1];
             var adapter = _adapters[name];
             var delta = adapter.DeltaWeight();
+            var weight = DenseWeight();
             if (adapter.Magnitude is not null)
             {
                 using var factor = _doraMergeFactors[name];
                 _doraMergeFactors.Remove(name);
-                _base.weight.copy_(_base.weight.div(factor.unsqueeze(1)).sub_(delta));   // W = W'/factor − ΔW
+                weight = weight.div(factor.unsqueeze(1)).sub_(delta);               // W = W'/factor − ΔW
             }
             else
             {
-                _base.weight.sub_(delta);
+                weight = _quantized is null ? weight.sub_(delta) : weight.sub(delta);
             }
+            if (_quantized is not null) LastMergeError = _quantized.Requantize(weight);
+            else if (adapter.Magnitude is not null) _linear!.weight.copy_(weight);
             _merged.RemoveAt(_merged.Count - 1);
         }
     }
@@ -261,7 +306,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
 
         // DoRA rescales W·x, so keep it before the in-place updates below change result.
         using var baseWithoutBias = !pending.Any(a => a.Magnitude is not null) ? null
-            : _base.bias is null ? result.clone() : result.sub(_base.bias);
+            : BaseBias is null ? result.clone() : result.sub(BaseBias);
         using var result2d = result.view(-1, OutFeatures);   // (tokens, out), shares result's storage
         foreach (var adapter in pending)
         {
@@ -306,7 +351,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         using var lora = up.mul(normScale).mul_(adapter.Scaling);
         if (training && adapter.Config.Dropout > 0)
         {
-            using var droppedBase = nn.functional.linear(dropped, _base.weight);
+            using var droppedBase = _linear is not null ? nn.functional.linear(dropped, _linear.weight) : FourBitMatMul.apply(dropped, _quantized!.Weight);
             return droppedBase.mul(baseFactor).add_(lora);
         }
         return baseWithoutBias.mul(baseFactor).add_(lora);
@@ -320,10 +365,33 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         using (no_grad())
         {
             var delta = adapter.DeltaWeight();
-            norm = RowNorms(_base.weight.add(delta));
+            norm = RowNorms(DenseWeight().add(delta));
         }
         return adapter.Magnitude!.weight.div(norm).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Replaces a dense base by its 4-bit quantization (QLoRA), keeping the adapters. Refused while merged.
+    /// </summary>
+    public void QuantizeBase(QuantType type = QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true)
+    {
+        if (_quantized is not null) throw new InvalidOperationException(Describe("already has a 4-bit base"));
+        if (IsMerged) throw new InvalidOperationException(Describe("cannot quantize its base while adapters are merged; unmerge first"));
+        var dense = _linear!;
+        var quantized = Nf4Linear.FromLinear(dense, type, blockSize, doubleQuantize, GetName());
+        if (quantized.Bias is not null) quantized.Bias.requires_grad = dense.bias!.requires_grad;
+        _internal_submodules["base_layer"] = quantized;
+        _base = quantized;
+        _quantized = quantized;
+        _linear = null;
+        dense.Dispose();
+    }
+
+    /// <summary>
+    /// (out, in) the base weight as dense values: the parameter itself for a dense base, a new dequantized
+    /// tensor for a 4-bit one. Call inside a dispose scope and do not dispose it directly.
+    /// </summary>
+    private Tensor DenseWeight() => _linear is not null ? _linear.weight : _quantized!.DequantizedWeight();
 
     /// <summary>(out,) L2 norm of each row of an (out, in) matrix.</summary>
     private static Tensor RowNorms(Tensor weight) => linalg.vector_norm(weight, ord: 2, dims: [1]);

@@ -6,14 +6,18 @@ namespace LoraGen.Planning;
 /// <summary>Trainable and total parameter counts, printed exactly as peft's <c>print_trainable_parameters</c>.</summary>
 public readonly record struct ParameterSummary(long Trainable, long All)
 {
-    /// <summary>Counts the parameters of a module tree; trainable means <c>requires_grad</c>.</summary>
+    /// <summary>
+    /// Counts the parameters of a module tree; trainable means <c>requires_grad</c>. A uint8 parameter holds
+    /// packed 4-bit weights (Nf4Linear) and counts two per byte, as peft counts bitsandbytes' Params4bit.
+    /// </summary>
     public static ParameterSummary Of(nn.Module module)
     {
         long trainable = 0, all = 0;
         foreach (var (_, parameter) in module.named_parameters())
         {
-            all += parameter.numel();
-            if (parameter.requires_grad) trainable += parameter.numel();
+            long count = parameter.dtype == ScalarType.Byte ? 2 * parameter.numel() : parameter.numel();
+            all += count;
+            if (parameter.requires_grad) trainable += count;
         }
         return new ParameterSummary(trainable, all);
     }

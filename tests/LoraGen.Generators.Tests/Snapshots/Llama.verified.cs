@@ -121,6 +121,13 @@ namespace Demo.Llama
         public global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Layers.LoraLinear> ApplyLora(string adapterName = "default") =>
             global::LoraGen.Injection.LoraInjector.Apply(this, ((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""), adapterName, __loraClassTarget);
 
+        /// <summary>
+        /// QLoRA: replaces the frozen base of every Linear layer (lm_head excepted) by its 4-bit quantization
+        /// (NF4, blocks of 64, double-quantized absmax by default). Call before or after ApplyLora.
+        /// </summary>
+        public int QuantizeBase(global::LoraGen.Quantization.QuantType type = global::LoraGen.Quantization.QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true) =>
+            global::LoraGen.Injection.LoraInjector.QuantizeBase(((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""), type, blockSize, doubleQuantize);
+
         /// <summary>Merges the active adapters of every adapted layer into its base weight.</summary>
         public void MergeLora(bool safe = false) => global::LoraGen.Injection.LoraInjector.Merge(((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""), safe);
 
