@@ -56,7 +56,7 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
     {
         if (!dense.shape.SequenceEqual(_weight.Shape))
             throw new ArgumentException($"Nf4Linear '{GetName()}': the new weight must have shape [{string.Join(", ", _weight.Shape)}]; got [{string.Join(", ", dense.shape)}].");
-        var next = QuantizedWeight.Quantize(dense, _weight.Type, _weight.BlockSize, _weight.DoubleQuantized, GetName()).To(_weight.Packed.device);
+        var next = QuantizedWeight.Quantize(dense, _weight.Type, _weight.BlockSize, _weight.DoubleQuantized, GetName());   // on dense's device
         var error = next.ErrorAgainst(dense);
         _weight.Dispose();
         _weight = next;
@@ -84,8 +84,10 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
     /// <summary>(Re-)registers the quantized tensors so that they move with the module and show in its state.</summary>
     private void RegisterState()
     {
-        _internal_params.Remove("weight");
-        foreach (var name in new[] { "absmax", "absmax_codes", "absmax_scales", "absmax_offset" }) _internal_buffers.Remove(name);
+        _weight.DetachFromDisposeScope();
+        if (_internal_params.ContainsKey("weight")) _internal_params.Remove("weight");
+        foreach (var name in new[] { "absmax", "absmax_codes", "absmax_scales", "absmax_offset" })
+            if (_internal_buffers.ContainsKey(name)) _internal_buffers.Remove(name);
         register_parameter("weight", _weight.Packed);
         if (_weight.Absmax is { } absmax) register_buffer("absmax", absmax);
         if (_weight.AbsmaxCodes is { } codes) register_buffer("absmax_codes", codes);

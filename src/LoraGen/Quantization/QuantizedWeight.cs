@@ -124,22 +124,30 @@ public sealed class QuantizedWeight : IDisposable
     /// <summary>The dense weight, in <paramref name="dtype"/>, on the codes' device.</summary>
     public Tensor Dequantize(ScalarType dtype = ScalarType.Float32)
     {
-        using var scope = NewDisposeScope();
-        var absmax = BlockAbsmax();                                                 // (nb,) fp32
-        Tensor dense = Packed.device_type == TorchSharp.DeviceType.CPU && Packed.is_contiguous()
-            ? DequantizeOnCpu(absmax)
-            : DequantizeWithTensorOps(absmax);
-        return dense.reshape(Shape).to(dtype).MoveToOuterDisposeScope();
+        if (Packed.device_type != TorchSharp.DeviceType.CPU || !Packed.is_contiguous())
+            return DequantizeWithTensorOps(dtype);
+        using var absmax = BlockAbsmax();
+        var dense = DequantizeOnCpu(absmax).reshape(Shape);
+        if (dtype == ScalarType.Float32) return dense;
+        using (dense) return dense.to(dtype);
     }
 
-    /// <summary>The same result with tensor ops only (any device): one lookup per packed byte in a table of value pairs.</summary>
-    public Tensor DequantizeWithTensorOps(Tensor absmax)
+    /// <summary>
+    /// The same values with tensor ops only, on any device: one lookup per packed byte in a 256-entry table
+    /// of value pairs, then the block scales.
+    /// </summary>
+    public Tensor DequantizeWithTensorOps(ScalarType dtype = ScalarType.Float32)
     {
+        using var scope = NewDisposeScope();
+        var absmax = BlockAbsmax();                                                    // (nb,)
         var codebook = tensor(FourBitCodebook.For(Type), device: Packed.device);       // (16,)
         var pairs = stack([codebook.repeat_interleave(16), codebook.repeat(16)], 1);    // (256, 2): byte → (high, low)
         var values = pairs[Packed.to(int64)];                                          // (count/2, 2)
-        return values.reshape(-1, BlockSize).mul_(absmax.unsqueeze(1)).reshape(-1);
+        return values.reshape(-1, BlockSize).mul_(absmax.unsqueeze(1)).reshape(Shape).to(dtype).MoveToOuterDisposeScope();
     }
+
+    /// <summary>(blocks,) fp32 absmax, decoded from 8 bits when double-quantized.</summary>
+    public Tensor BlockAbsmax() => AbsmaxCodes is null ? Absmax!.alias() : DequantizeAbsmax(AbsmaxCodes, AbsmaxScales!, AbsmaxOffset!);
 
     /// <summary>How far the dequantized weight is from <paramref name="dense"/>.</summary>
     public QuantizationError ErrorAgainst(Tensor dense)
@@ -152,8 +160,12 @@ public sealed class QuantizedWeight : IDisposable
         return new QuantizationError(diff.abs().max().item<float>(), rms, scale == 0 ? 0 : rms / scale);
     }
 
-    public QuantizedWeight To(Device device) =>
-        new(Shape, Type, BlockSize, Packed.to(device), Absmax?.to(device), AbsmaxCodes?.to(device), AbsmaxScales?.to(device), AbsmaxOffset?.to(device));
+    /// <summary>Takes the tensors out of any dispose scope: the module that stores this weight owns them.</summary>
+    internal void DetachFromDisposeScope()
+    {
+        foreach (var t in new[] { Packed, Absmax, AbsmaxCodes, AbsmaxScales, AbsmaxOffset })
+            t?.DetachFromDisposeScope();
+    }
 
     public void Dispose()
     {
@@ -163,9 +175,6 @@ public sealed class QuantizedWeight : IDisposable
         AbsmaxScales?.Dispose();
         AbsmaxOffset?.Dispose();
     }
-
-    /// <summary>(blocks,) fp32 absmax, decoded from 8 bits when double-quantized.</summary>
-    internal Tensor BlockAbsmax() => AbsmaxCodes is null ? Absmax!.alias() : DequantizeAbsmax(AbsmaxCodes, AbsmaxScales!, AbsmaxOffset!);
 
     private unsafe Tensor DequantizeOnCpu(Tensor absmax)
     {

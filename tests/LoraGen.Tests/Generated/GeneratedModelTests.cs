@@ -32,6 +32,8 @@ public sealed partial class TinyAttention : Module<Tensor, Tensor>
 public sealed partial class TinyBlock : Module<Tensor, Tensor>
 {
     private TinyAttention self_attn = new();
+
+    internal TinyAttention Attention => self_attn;
     private Module<Tensor, Tensor> up_proj = Linear(16, 32);
     private Module<Tensor, Tensor> down_proj = Linear(32, 16);
 
@@ -52,6 +54,9 @@ public sealed partial class TinyBlock : Module<Tensor, Tensor>
 public sealed partial class TinyModel : Module<Tensor, Tensor>
 {
     private ModuleList<TinyBlock> layers = new(new TinyBlock(), new TinyBlock());
+
+    /// <summary>For tests: the first block's attention.</summary>
+    internal TinyAttention FirstAttention => layers[0].Attention;
     private Module<Tensor, Tensor> lm_head = Linear(16, 10);
 
     public TinyModel() : base(nameof(TinyModel)) => RegisterComponents();
@@ -93,7 +98,7 @@ public class GeneratedModelTests
     {
         using var model = new GivenLayers(Linear(4, 4), ReLU());
         var error = Assert.Throws<InvalidOperationException>(() => model.ApplyLora());
-        Assert.Contains("LoRA target 'v_proj' of GivenLayers holds a ReLU; only Linear layers can be adapted", error.Message);
+        Assert.Contains("LoRA target 'v_proj' of GivenLayers holds a ReLU; only Linear layers (dense or 4-bit) can be adapted", error.Message);
         Assert.Throws<InvalidOperationException>(() => model.QProjLora);      // q_proj was not replaced either
         Assert.All(model.parameters(), p => Assert.True(p.requires_grad));   // nothing frozen
     }
@@ -197,5 +202,40 @@ public class GeneratedModelTests
         Assert.False(model.IsLoraMerged);
         using var restored = model.forward(probe);
         TensorAssert.Close(unmerged, restored, 5e-5);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void QLoRA_via_QuantizeBase_trains_and_keeps_lm_head_dense(bool quantizeFirst)
+    {
+        manual_seed(42);
+        using var model = new TinyModel();
+        if (quantizeFirst) Assert.Equal(12, model.QuantizeBase());     // 6 Linear layers per block, lm_head skipped
+        model.ApplyLora();
+        if (!quantizeFirst) Assert.Equal(12, model.QuantizeBase());
+
+        var names = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        Assert.Equal(ScalarType.Byte, names["layers.0.self_attn.q_proj.base_layer.weight"].dtype);
+        Assert.Equal(ScalarType.Byte, names["layers.1.up_proj.base_layer.weight"].dtype);
+        Assert.Equal(ScalarType.Float32, names["lm_head.weight"].dtype);
+        Assert.NotNull(model.FirstAttention.QProjLora.QuantizedBase);
+
+        using var optimizer = optim.AdamW(model.LoraParameters(), lr: 1e-2);
+        using var x = randn(32, 16);
+        using var y = randint(0, 10, [32]);
+        double first = 0, last = 0;
+        for (int step = 0; step < 30; step++)
+        {
+            using var scope = NewDisposeScope();
+            optimizer.zero_grad();
+            var loss = functional.cross_entropy(model.forward(x), y);
+            loss.backward();
+            optimizer.step();
+            if (step == 0) first = loss.item<float>();
+            last = loss.item<float>();
+        }
+        Assert.True(last < 0.9 * first, $"QLoRA loss {first} -> {last}");
+        Assert.All(model.named_parameters().Where(p => p.parameter.dtype == ScalarType.Byte), p => Assert.False(p.parameter.requires_grad));
     }
 }

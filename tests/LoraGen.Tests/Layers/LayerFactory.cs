@@ -18,7 +18,7 @@ internal static class LayerFactory
     {
         manual_seed(seed);
         var adapter = layer.Adapter(adapterName);
-        var dtype = layer.BaseLayer.weight.dtype;
+        var dtype = adapter.A.weight.dtype;
         using var a = randn(adapter.A.weight.shape, dtype: dtype) * 0.3;
         using var b = randn(adapter.B.weight.shape, dtype: dtype) * 0.3;
         using var m = adapter.Magnitude is null ? null : rand(layer.OutFeatures, dtype: dtype) + 0.5;
