@@ -1,6 +1,8 @@
 // Side-by-side benchmarks that print ratios from one run. Usage:
-//   dotnet run -c Release --project tests/LoraGen.Benchmarks [-- forward|train-step|generator ...] [--quick]
+//   dotnet run -c Release --project tests/LoraGen.Benchmarks [-- forward|train-step|generator|qlora ...] [--quick]
 using LoraGen.Benchmarks;
+
+if (args is ["memory-child", var method, ..]) return QLoraBenchmark.RunChild(method, args.Contains("fixed-mmap-threshold"));   // own process: own VmHWM
 
 var quick = args.Contains("--quick");
 var chosen = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToHashSet();
@@ -9,6 +11,7 @@ var benchmarks = new (string Name, Action<bool> Run)[]
     ("forward", ForwardBenchmark.Run),
     ("train-step", TrainStepBenchmark.Run),
     ("generator", GeneratorBenchmark.Run),
+    ("qlora", QLoraBenchmark.Run),
 };
 var unknown = chosen.Except(benchmarks.Select(b => b.Name)).ToArray();
 if (unknown.Length > 0)

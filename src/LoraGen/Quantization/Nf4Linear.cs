@@ -16,6 +16,7 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
 
     private Nf4Linear(QuantizedWeight weight, Parameter? bias, string name) : base(name)
     {
+        Devices.HostMemory.ReturnLayerBuffersToOs();
         _weight = weight;
         _bias = bias;
         InFeatures = weight.Shape[1];

@@ -14,6 +14,9 @@ public sealed class QuantizedWeight : IDisposable
     /// <summary>Absmax values per second-level block, as in bitsandbytes.</summary>
     public const int AbsmaxBlockSize = 256;
 
+    /// <summary>Weights quantized per step: bounds the temporaries of quantizing a large layer.</summary>
+    private const long QuantizeChunk = 1 << 20;
+
     private QuantizedWeight(long[] shape, QuantType type, int blockSize, Tensor packed, Tensor? absmax, Tensor? absmaxCodes, Tensor? absmaxScales, Tensor? absmaxOffset)
     {
         Shape = shape;
@@ -79,15 +82,25 @@ public sealed class QuantizedWeight : IDisposable
         using (var scope = NewDisposeScope())
         using (no_grad())
         {
-            var blocks = weight.detach().to(float32).reshape(-1, blockSize);        // (nb, bs)
-            absmax = blocks.abs().amax([1]);                                        // (nb,)
+            var blocks = weight.detach().reshape(-1, blockSize);                    // (nb, bs)
+            absmax = blocks.abs().amax([1]).to(float32);                            // (nb,)
             if (doubleQuantize)
             {
                 (codes, scales, offset) = QuantizeAbsmax(absmax);
                 absmax = DequantizeAbsmax(codes, scales, offset);   // choose codes against the scale actually stored
             }
-            var normalized = blocks / absmax.clamp_min(float.Epsilon).unsqueeze(1); // (nb, bs) in [-1, 1]
-            packed = Pack(NearestCodes(normalized, type)).MoveToOuterDisposeScope();
+            packed = empty(count / 2, dtype: ScalarType.Byte, device: weight.device);
+            // A chunk of blocks at a time: the int64 code temporaries of a whole layer would be 16 bytes a weight.
+            long chunkBlocks = Math.Max(1, QuantizeChunk / blockSize);
+            for (long first = 0; first < blocks.shape[0]; first += chunkBlocks)
+            {
+                using var chunkScope = NewDisposeScope();
+                long length = Math.Min(chunkBlocks, blocks.shape[0] - first);
+                var normalized = blocks.narrow(0, first, length).to(float32)
+                    / absmax.narrow(0, first, length).clamp_min(float.Epsilon).unsqueeze(1);   // (chunk, bs) in [-1, 1]
+                packed.narrow(0, first * blockSize / 2, length * blockSize / 2).copy_(Pack(NearestCodes(normalized, type)));
+            }
+            packed = packed.MoveToOuterDisposeScope();
             absmax = doubleQuantize ? null : absmax.MoveToOuterDisposeScope();
             codes = codes?.MoveToOuterDisposeScope();
             scales = scales?.MoveToOuterDisposeScope();
@@ -126,10 +139,27 @@ public sealed class QuantizedWeight : IDisposable
     {
         if (Packed.device_type != TorchSharp.DeviceType.CPU || !Packed.is_contiguous())
             return DequantizeWithTensorOps(dtype);
-        using var absmax = BlockAbsmax();
-        var dense = DequantizeOnCpu(absmax).reshape(Shape);
+        using var flat = empty(Count, dtype: float32);
+        DequantizeInto(flat);
+        var dense = flat.reshape(Shape);                 // a view: the storage lives on after flat's handle goes
         if (dtype == ScalarType.Float32) return dense;
         using (dense) return dense.to(dtype);
+    }
+
+    /// <summary>
+    /// Writes the dense weight into <paramref name="destination"/>: a contiguous fp32 CPU tensor of
+    /// <see cref="Count"/> elements (any shape), e.g. a reused workspace, so no layer-sized buffer is allocated.
+    /// </summary>
+    public unsafe void DequantizeInto(Tensor destination)
+    {
+        if (destination.dtype != ScalarType.Float32 || destination.numel() != Count || !destination.is_contiguous()
+            || destination.device_type != TorchSharp.DeviceType.CPU || Packed.device_type != TorchSharp.DeviceType.CPU)
+            throw new ArgumentException($"DequantizeInto needs a contiguous fp32 CPU tensor of {Count} elements; got {destination.dtype} [{string.Join(", ", destination.shape)}] on {destination.device}.");
+        using var absmax = BlockAbsmax().contiguous();
+        fixed (byte* packed = Packed.bytes)
+        fixed (byte* scales = absmax.bytes)
+        fixed (byte* dense = destination.bytes)
+            FourBitKernel.Dequantize(packed, (float*)scales, FourBitCodebook.For(Type), (float*)dense, Blocks, BlockSize);
     }
 
     /// <summary>
@@ -174,17 +204,6 @@ public sealed class QuantizedWeight : IDisposable
         AbsmaxCodes?.Dispose();
         AbsmaxScales?.Dispose();
         AbsmaxOffset?.Dispose();
-    }
-
-    private unsafe Tensor DequantizeOnCpu(Tensor absmax)
-    {
-        var output = empty(Count, dtype: float32);
-        using var contiguousAbsmax = absmax.contiguous();
-        fixed (byte* packed = Packed.bytes)
-        fixed (byte* scales = contiguousAbsmax.bytes)
-        fixed (byte* dense = output.bytes)
-            FourBitKernel.Dequantize(packed, (float*)scales, FourBitCodebook.For(Type), (float*)dense, Blocks, BlockSize);
-        return output;
     }
 
     /// <summary>(nb, bs) values in [-1, 1] → (nb, bs) codes, the nearest codebook entry each.</summary>

@@ -35,3 +35,14 @@ public class ComputeDeviceTests
         Assert.Contains("no CUDA device is available", error.Message);
     }
 }
+
+public class HostMemoryTests
+{
+    [Fact]
+    public void The_mmap_threshold_can_be_fixed_on_glibc_Linux()
+    {
+        bool glibc = OperatingSystem.IsLinux() && File.Exists("/lib/x86_64-linux-gnu/libc.so.6");
+        if (!glibc) return;
+        Assert.True(HostMemory.FixMmapThreshold(HostMemory.LayerBufferThreshold));
+    }
+}

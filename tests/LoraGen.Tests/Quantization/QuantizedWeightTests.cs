@@ -69,6 +69,18 @@ public class QuantizedWeightTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Dequantizes_to_bf16_as_the_fp32_values_rounded()
+    {
+        manual_seed(54);
+        using var weight = randn(64, 128);
+        using var quantized = QuantizedWeight.Quantize(weight);
+        using var fp32 = quantized.Dequantize();
+        using var bf16 = quantized.Dequantize(ScalarType.BFloat16);
+        Assert.Equal(ScalarType.BFloat16, bf16.dtype);
+        TensorAssert.BitwiseEqual(fp32.to(ScalarType.BFloat16), bf16);
+    }
+
+    [Fact]
     public void Double_quantized_absmax_is_within_half_an_8_bit_step()
     {
         manual_seed(53);

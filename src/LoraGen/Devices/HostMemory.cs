@@ -1,0 +1,57 @@
+using System.Runtime.InteropServices;
+
+namespace LoraGen.Devices;
+
+/// <summary>
+/// Host (CPU) memory behaviour of the process. glibc serves large blocks with mmap and returns them to the
+/// OS on free, but raises that threshold (up to 32 MB) each time such a block is freed; after that,
+/// freed layer-sized tensors stay in a fragmenting heap and peak memory grows with it. Training on the CPU,
+/// and QLoRA in particular (which dequantizes a layer at a time), keeps its footprint when the threshold is fixed.
+/// </summary>
+public static partial class HostMemory
+{
+    private const int MmapThresholdOption = -3;   // M_MMAP_THRESHOLD in glibc's malloc.h
+
+    /// <summary>
+    /// The threshold QLoRA sets: glibc's own starting value, kept fixed. Measured on the QLoRA benchmark:
+    /// 128 KB gives the lowest peak (413 MB against 497 MB at 1 MB) at no measurable cost in time.
+    /// </summary>
+    public const int LayerBufferThreshold = 128 * 1024;
+
+    /// <summary>Set to 1 to keep glibc's malloc settings untouched by LoraGen.</summary>
+    public const string KeepSettingsVariable = "LORAGEN_KEEP_MALLOC_SETTINGS";
+
+    private static int _layerBuffersFixed;
+
+    /// <summary>
+    /// Called when the first 4-bit layer is made: fixes the threshold at <see cref="LayerBufferThreshold"/>
+    /// once per process, unless <see cref="KeepSettingsVariable"/> is 1. Measured on a 100M-parameter model:
+    /// without it QLoRA's peak memory is no lower than LoRA's; with it, about a third lower.
+    /// </summary>
+    public static void ReturnLayerBuffersToOs()
+    {
+        if (Interlocked.Exchange(ref _layerBuffersFixed, 1) == 1) return;
+        if (Environment.GetEnvironmentVariable(KeepSettingsVariable) == "1") return;
+        FixMmapThreshold(LayerBufferThreshold);
+    }
+
+    /// <summary>
+    /// Fixes glibc's mmap threshold (the same as MALLOC_MMAP_THRESHOLD_=bytes in the environment). Returns
+    /// false where there is no glibc to tune (not Linux, or another C library); then nothing changes.
+    /// </summary>
+    public static bool FixMmapThreshold(int bytes = LayerBufferThreshold)
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        try
+        {
+            return mallopt(MmapThresholdOption, bytes) == 1;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "mallopt")]
+    private static partial int mallopt(int option, int value);
+}
