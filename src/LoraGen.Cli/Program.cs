@@ -7,8 +7,8 @@ namespace LoraGen.Cli;
 public static class Program
 {
     private const string Usage = """
-        usage: loragen demo [--steps N] [--width W] [--device auto|cpu|cuda]
-          demo   fine-tune a small frozen MLP with LoRA on CPU, merge, and check the result
+        usage: loragen demo [--qlora] [--steps N] [--width W] [--device auto|cpu|cuda]
+          demo   fine-tune a small frozen MLP with LoRA (--qlora: on an NF4 base) on CPU, merge, and check the result
         """;
 
     public static int Main(string[] args)
@@ -48,6 +48,7 @@ public static class Program
                 ? n : throw new UsageException($"{flag} needs a positive integer; got '{args[i]}'");
             options = flag switch
             {
+                "--qlora" => options with { QLora = true },
                 "--steps" => options with { Steps = Positive() },
                 "--width" => options with { Width = Positive() },
                 "--device" => options with { Device = Value() },

@@ -4,6 +4,7 @@ namespace LoraGen.Cli.Demo;
 internal sealed record DemoOptions
 {
     public int Width { get; init; } = 128;
+    public bool QLora { get; init; }
     public int Steps { get; init; } = 800;
     public int Batch { get; init; } = 128;
     public double LearningRate { get; init; } = 1e-2;
