@@ -25,11 +25,11 @@ public static class LoraInjector
         foreach (var slot in slots)
         {
             var config = slot.FieldConfig ?? (classTarget is not null && classTarget.Matches(slot.Path) ? classTarget.Config : null);
-            if (config is null) continue;
+            if (config is null || slot.Current is null) continue;
             config.Validate($"LoRA target '{slot.Path}'");
             if (slot.Current is not (Linear or Nf4Linear or LoraLinear))
                 throw new InvalidOperationException(
-                    $"LoRA target '{slot.Path}' of {root.GetName()} holds a {slot.Current.GetType().Name}; only Linear layers (dense or 4-bit) can be adapted.");
+                    $"LoRA target '{slot.Path}' of {root.GetName()} holds a {slot.Current!.GetType().Name}; only Linear layers (dense or 4-bit) can be adapted.");
             targets.Add((slot, config));
         }
         if (targets.Count == 0)
@@ -44,7 +44,7 @@ public static class LoraInjector
                 adapted.Add(existing);
                 continue;
             }
-            var layer = new LoraLinear(slot.Current, config, slot.Path, adapterName);
+            var layer = new LoraLinear(slot.Current!, config, slot.Path, adapterName);
             slot.Replace(layer);
             adapted.Add(layer);
         }

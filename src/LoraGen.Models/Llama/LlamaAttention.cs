@@ -1,0 +1,52 @@
+using LoraGen.Planning;
+using static TorchSharp.torch;
+
+namespace LoraGen.Models.Llama;
+
+/// <summary>Causal self-attention with grouped-query heads and rotary positions; Qwen2 adds q/k/v biases.</summary>
+public sealed partial class LlamaAttention : nn.Module<Tensor, Tensor>
+{
+    private nn.Module<Tensor, Tensor> q_proj;
+    private nn.Module<Tensor, Tensor> k_proj;
+    private nn.Module<Tensor, Tensor> v_proj;
+    private nn.Module<Tensor, Tensor> o_proj;
+    private readonly ModelConfig _config;
+    private readonly double _ropeTheta;
+
+    public LlamaAttention(ModelConfig config, double ropeTheta) : base(nameof(LlamaAttention))
+    {
+        bool bias = config.Family == ModelFamily.Qwen2;
+        q_proj = nn.Linear(config.HiddenSize, config.HiddenSize, hasBias: bias);
+        k_proj = nn.Linear(config.HiddenSize, config.KvDim, hasBias: bias);
+        v_proj = nn.Linear(config.HiddenSize, config.KvDim, hasBias: bias);
+        o_proj = nn.Linear(config.HiddenSize, config.HiddenSize, hasBias: false);
+        _config = config;
+        _ropeTheta = ropeTheta;
+        RegisterComponents();
+    }
+
+    /// <param name="x">(batch, seq, hidden)</param>
+    /// <returns>(batch, seq, hidden)</returns>
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        long batch = x.shape[0], seq = x.shape[1], d = _config.HeadDim;
+        int heads = _config.Heads, kvHeads = _config.KvHeads;
+        var q = q_proj.forward(x).view(batch, seq, heads, d).transpose(1, 2);        // (b, heads, s, d)
+        var k = k_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);      // (b, kvHeads, s, d)
+        var v = v_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);
+        var (cos, sin) = Rotary.Tables(seq, d, _ropeTheta, x.device);
+        q = Rotary.Apply(q, cos, sin);
+        k = Rotary.Apply(k, cos, sin);
+        if (kvHeads != heads)                                                        // each kv head serves heads/kvHeads queries
+        {
+            k = k.repeat_interleave(heads / kvHeads, dim: 1);                        // (b, heads, s, d)
+            v = v.repeat_interleave(heads / kvHeads, dim: 1);
+        }
+        var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(d);                   // (b, heads, s, s)
+        var future = ones(seq, seq, dtype: ScalarType.Bool, device: x.device).triu(1);
+        var weights = nn.functional.softmax(scores.masked_fill(future, float.NegativeInfinity), -1);
+        var mixed = weights.matmul(v).transpose(1, 2).reshape(batch, seq, _config.HiddenSize);   // (b, s, hidden)
+        return o_proj.forward(mixed).MoveToOuterDisposeScope();
+    }
+}

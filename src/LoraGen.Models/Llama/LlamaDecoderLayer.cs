@@ -1,0 +1,33 @@
+using LoraGen.Planning;
+using static TorchSharp.torch;
+
+namespace LoraGen.Models.Llama;
+
+/// <summary>Pre-norm block: x + attn(norm(x)), then + mlp(norm(·)).</summary>
+public sealed partial class LlamaDecoderLayer : nn.Module<Tensor, Tensor>
+{
+    private LlamaAttention self_attn;
+    private LlamaMlp mlp;
+    private RmsNorm input_layernorm;
+    private RmsNorm post_attention_layernorm;
+
+    public LlamaDecoderLayer(ModelConfig config, double ropeTheta, double normEps) : base(nameof(LlamaDecoderLayer))
+    {
+        self_attn = new LlamaAttention(config, ropeTheta);
+        mlp = new LlamaMlp(config.HiddenSize, config.IntermediateSize);
+        input_layernorm = new RmsNorm(config.HiddenSize, normEps);
+        post_attention_layernorm = new RmsNorm(config.HiddenSize, normEps);
+        RegisterComponents();
+    }
+
+    /// <param name="x">(batch, seq, hidden)</param>
+    public override Tensor forward(Tensor x)
+    {
+        using var normed = input_layernorm.forward(x);
+        using var attended = self_attn.forward(normed);
+        using var h = x + attended;
+        using var normed2 = post_attention_layernorm.forward(h);
+        using var mixed = mlp.forward(normed2);
+        return h + mixed;
+    }
+}

@@ -1,0 +1,46 @@
+using LoraGen.Planning;
+using static TorchSharp.torch;
+
+namespace LoraGen.Models.Llama;
+
+/// <summary>
+/// The Llama family (Llama 2/3, Mistral, TinyLlama, SmolLM; Qwen2 with its q/k/v biases) as Hugging Face
+/// lays it out: field names are the checkpoint's module names, so parameters read
+/// <c>model.layers.0.self_attn.q_proj.weight</c>. With tied embeddings there is no lm_head: the logits use
+/// the embedding matrix.
+/// </summary>
+[LoraTarget(r: 16, alpha: 32, Strategy = LoraStrategy.AllLinear)]
+public sealed partial class LlamaForCausalLM : nn.Module<Tensor, Tensor>
+{
+    private LlamaModel model;
+    private nn.Module<Tensor, Tensor>? lm_head;
+
+    public LlamaForCausalLM(ModelConfig config, double ropeTheta = 10000, double normEps = 1e-5) : base(nameof(LlamaForCausalLM))
+    {
+        if (config.Family is not (ModelFamily.Llama or ModelFamily.Qwen2))
+            throw new ArgumentException($"LlamaForCausalLM builds the Llama family (llama, mistral, qwen2); got model_type '{config.ModelType}'.", nameof(config));
+        Config = config;
+        model = new LlamaModel(config, ropeTheta, normEps);
+        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        RegisterComponents();
+    }
+
+    public ModelConfig Config { get; }
+
+    /// <param name="ids">(batch, seq) token ids</param>
+    /// <returns>(batch, seq, vocab) logits</returns>
+    public override Tensor forward(Tensor ids)
+    {
+        using var hidden = model.forward(ids);
+        return lm_head is null ? hidden.matmul(model.EmbeddingWeight.t()) : lm_head.forward(hidden);
+    }
+
+    /// <summary>Mean next-token cross-entropy of <paramref name="ids"/> (batch, seq).</summary>
+    public Tensor NextTokenLoss(Tensor ids)
+    {
+        using var logits = forward(ids);                                            // (b, s, vocab)
+        using var predictions = logits.narrow(1, 0, ids.shape[1] - 1).reshape(-1, Config.VocabSize);
+        using var targets = ids.narrow(1, 1, ids.shape[1] - 1).reshape(-1);
+        return nn.functional.cross_entropy(predictions, targets);
+    }
+}

@@ -1,0 +1,27 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LoraGen.Models.Llama;
+
+/// <summary>x / √(mean(x²) + ε) · weight, over the last dimension (Llama's normalisation, no bias, no centring).</summary>
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+    private readonly double _eps;
+
+    public RmsNorm(long size, double eps = 1e-5) : base(nameof(RmsNorm))
+    {
+        weight = new Parameter(ones(size));
+        _eps = eps;
+        RegisterComponents();
+    }
+
+    /// <param name="x">(..., size)</param>
+    public override Tensor forward(Tensor x)
+    {
+        using var meanSquare = x.pow(2).mean([-1], keepdim: true);     // (..., 1)
+        using var inverse = (meanSquare + _eps).rsqrt();
+        using var normalized = x * inverse;
+        return normalized * weight;
+    }
+}

@@ -1,0 +1,35 @@
+using static TorchSharp.torch;
+
+namespace LoraGen.Models.Llama;
+
+/// <summary>
+/// Rotary position embeddings in Hugging Face's rotate-half layout: the first and second halves of each
+/// head's dimensions form the rotated pairs, at frequencies θ^(−2i/d).
+/// </summary>
+public static class Rotary
+{
+    /// <returns>cos and sin, each (seq, headDim), for positions 0..seq-1.</returns>
+    public static (Tensor Cos, Tensor Sin) Tables(long seq, long headDim, double theta, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var inverse = pow(theta, arange(0, headDim, 2, dtype: float32, device: device) / -headDim);   // (d/2,)
+        var angles = outer(arange(seq, dtype: float32, device: device), inverse);                     // (seq, d/2)
+        var both = cat([angles, angles], -1);                                                         // (seq, d)
+        return (both.cos().MoveToOuterDisposeScope(), both.sin().MoveToOuterDisposeScope());
+    }
+
+    /// <param name="x">(batch, heads, seq, headDim)</param>
+    /// <param name="cos">(seq, headDim)</param>
+    /// <param name="sin">(seq, headDim)</param>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    {
+        long half = x.shape[^1] / 2;
+        using var first = x.narrow(-1, 0, half);
+        using var second = x.narrow(-1, half, half);
+        using var negated = second.neg();
+        using var rotated = cat([negated, first], -1);        // rotate_half(x) = (−x₂, x₁)
+        using var a = x * cos;
+        using var b = rotated * sin;
+        return a + b;
+    }
+}

@@ -1,0 +1,30 @@
+namespace LoraGen.Planning;
+
+/// <summary>The architecture families the planner (and the reference models) know.</summary>
+public enum ModelFamily
+{
+    /// <summary>Llama 2/3, Mistral, TinyLlama, SmolLM: RMSNorm, gated SiLU MLP, grouped-query attention.</summary>
+    Llama,
+
+    /// <summary>Qwen2: the Llama layout with biases on q, k and v.</summary>
+    Qwen2,
+
+    /// <summary>GPT-2: LayerNorm, learned positions, fused c_attn, GELU MLP, tied embeddings; Conv1D layers.</summary>
+    Gpt2,
+
+    /// <summary>Phi-2: parallel attention and MLP under one LayerNorm, biases everywhere, untied lm_head with bias.</summary>
+    Phi,
+}
+
+/// <summary>The sizes of a decoder-only transformer, as a Hugging Face config.json gives them.</summary>
+/// <param name="ModelType">config.json's model_type (llama, mistral, qwen2, gpt2, phi).</param>
+/// <param name="MaxPositions">Learned position embeddings (GPT-2 only); 0 otherwise.</param>
+public sealed record ModelConfig(
+    string ModelType, ModelFamily Family, int HiddenSize, int IntermediateSize, int Layers, int Heads, int KvHeads,
+    int VocabSize, bool TieWordEmbeddings, int MaxPositions = 0)
+{
+    public int HeadDim => HiddenSize / Heads;
+
+    /// <summary>Width of k and v: grouped-query attention shares each kv head among Heads/KvHeads query heads.</summary>
+    public int KvDim => KvHeads * HeadDim;
+}

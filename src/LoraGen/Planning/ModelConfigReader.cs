@@ -1,0 +1,71 @@
+using System.Text.Json;
+
+namespace LoraGen.Planning;
+
+/// <summary>Reads a Hugging Face config.json into a <see cref="ModelConfig"/>, strictly.</summary>
+public static class ModelConfigReader
+{
+    public static readonly string[] SupportedTypes = ["llama", "mistral", "qwen2", "gpt2", "phi"];
+
+    public static ModelConfig FromFile(string path)
+    {
+        if (!File.Exists(path)) throw new PlanException($"{path}: no such file");
+        try
+        {
+            return FromJson(File.ReadAllText(path), path);
+        }
+        catch (JsonException e)
+        {
+            throw new PlanException($"{path}: not valid JSON ({e.Message})");
+        }
+    }
+
+    /// <param name="source">Named in every error, e.g. the file path.</param>
+    public static ModelConfig FromJson(string json, string source = "config.json")
+    {
+        using var document = JsonDocument.Parse(json);
+        var root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Object) throw new PlanException($"{source}: the top level must be a JSON object");
+        string modelType = root.TryGetProperty("model_type", out var type) && type.ValueKind == JsonValueKind.String
+            ? type.GetString()! : throw new PlanException($"{source}: missing field 'model_type'");
+
+        int Required(string field) => Positive(source, field, root.TryGetProperty(field, out var v) ? v : null, required: true)!.Value;
+        int? Optional(string field) => Positive(source, field, root.TryGetProperty(field, out var v) ? v : null, required: false);
+        bool Flag(string field, bool fallback) =>
+            root.TryGetProperty(field, out var v) ? v.ValueKind switch
+            {
+                JsonValueKind.True => true,
+                JsonValueKind.False => false,
+                _ => throw new PlanException($"{source}: field '{field}' must be true or false; got {v.GetRawText()}"),
+            } : fallback;
+
+        ModelConfig config = modelType switch
+        {
+            "llama" or "mistral" or "qwen2" => new ModelConfig(modelType, modelType == "qwen2" ? ModelFamily.Qwen2 : ModelFamily.Llama,
+                Required("hidden_size"), Required("intermediate_size"), Required("num_hidden_layers"), Required("num_attention_heads"),
+                Optional("num_key_value_heads") ?? Required("num_attention_heads"), Required("vocab_size"), Flag("tie_word_embeddings", false)),
+            "gpt2" => new ModelConfig(modelType, ModelFamily.Gpt2,
+                Required("n_embd"), Optional("n_inner") ?? 4 * Required("n_embd"), Required("n_layer"), Required("n_head"), Required("n_head"),
+                Required("vocab_size"), TieWordEmbeddings: true, MaxPositions: Required("n_positions")),
+            "phi" => new ModelConfig(modelType, ModelFamily.Phi,
+                Required("hidden_size"), Required("intermediate_size"), Required("num_hidden_layers"), Required("num_attention_heads"),
+                Optional("num_key_value_heads") ?? Required("num_attention_heads"), Required("vocab_size"), Flag("tie_word_embeddings", false)),
+            _ => throw new PlanException($"{source}: model_type '{modelType}' is not supported (supported: {string.Join(", ", SupportedTypes)})"),
+        };
+        if (config.HiddenSize % config.Heads != 0)
+            throw new PlanException($"{source}: hidden size {config.HiddenSize} is not divisible by the {config.Heads} attention heads");
+        if (config.Heads % config.KvHeads != 0)
+            throw new PlanException($"{source}: {config.Heads} attention heads are not divisible by the {config.KvHeads} key/value heads");
+        return config;
+    }
+
+    private static int? Positive(string source, string field, JsonElement? value, bool required)
+    {
+        if (value is not { } v || v.ValueKind == JsonValueKind.Null)
+            return required ? throw new PlanException($"{source}: missing field '{field}'") : null;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int number))
+            throw new PlanException($"{source}: field '{field}' must be a whole number; got {v.GetRawText()}");
+        if (number <= 0) throw new PlanException($"{source}: field '{field}' must be positive; got {number}");
+        return number;
+    }
+}

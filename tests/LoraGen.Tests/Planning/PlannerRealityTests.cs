@@ -1,0 +1,131 @@
+using LoraGen.Devices;
+using LoraGen.Injection;
+using LoraGen.Layers;
+using LoraGen.Models.Llama;
+using LoraGen.Planning;
+using TorchSharp.Modules;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace LoraGen.Tests.Planning;
+
+[CollectionDefinition(nameof(MemoryMeasurement), DisableParallelization = true)]
+public sealed class MemoryMeasurement;
+
+/// <summary>
+/// The planner against models really built in TorchSharp from the same config: parameter counts, the bytes
+/// of weights, gradients and AdamW state, and the peak memory of a CPU training step.
+/// </summary>
+[Collection(nameof(MemoryMeasurement))]
+public class PlannerRealityTests(ITestOutputHelper output)
+{
+    private static readonly ModelConfig Gqa = new("llama", ModelFamily.Llama, 256, 688, 3, 8, 2, 1000, false);
+    private static readonly ModelConfig TiedQwen = new("qwen2", ModelFamily.Qwen2, 128, 344, 2, 4, 4, 500, true);
+
+    /// <summary>Applies the plan's adapters with the planner's own target patterns, at run time.</summary>
+    private static void Apply(LlamaForCausalLM model, TrainingPlan plan)
+    {
+        if (plan.Request.Method == TrainingMethod.Qlora) model.QuantizeBase();
+        var config = new LoraConfig(plan.Request.Rank, plan.Request.Alpha) { UseDora = plan.Request.Method == TrainingMethod.Dora };
+        var names = plan.Modules.Select(m => m.Pattern).ToArray();
+        LoraInjector.Apply(model, ((ILoraComposite)model).LoraSlots(""), "default", new LoraClassTarget(names, config));
+    }
+
+    public static TheoryData<string, TrainingMethod, string> Cases => new()
+    {
+        { "gqa", TrainingMethod.Full, "" },
+        { "gqa", TrainingMethod.Lora, Planner.AllLinear },
+        { "gqa", TrainingMethod.Dora, "q_proj,v_proj" },
+        { "gqa", TrainingMethod.Qlora, Planner.AllLinear },
+        { "tied-qwen2", TrainingMethod.Full, "" },
+        { "tied-qwen2", TrainingMethod.Lora, "k_proj,mlp.down_proj" },
+    };
+
+    private static ModelConfig ConfigOf(string name) => name == "gqa" ? Gqa : TiedQwen;
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Counts_and_state_bytes_equal_the_built_model(string configName, TrainingMethod method, string targets)
+    {
+        var config = ConfigOf(configName);
+        var plan = Planner.Plan(new PlanRequest(config, method, 4, 8, targets.Split(','), 2, 16, Precision.Fp32));
+        manual_seed(70);
+        using var model = new LlamaForCausalLM(config);
+        Assert.Equal(plan.BaseParameters, ParameterSummary.Of(model).All);
+        if (method != TrainingMethod.Full) Apply(model, plan);
+        Assert.Equal(plan.Parameters, ParameterSummary.Of(model));
+
+        using var optimizer = optim.AdamW(model.parameters().Where(p => p.requires_grad), lr: 1e-3);
+        using var ids = randint(0, config.VocabSize, [2, 16]);
+        using (var loss = model.NextTokenLoss(ids)) loss.backward();
+        optimizer.step();
+
+        static long Bytes(Tensor? t) => t is null ? 0 : t.NumberOfElements * t.ElementSize;
+        long weights = model.parameters().Sum(p => Bytes(p)) + model.buffers().Sum(b => Bytes(b));
+        long gradients = model.parameters().Sum(p => Bytes(p.grad));
+        long moments = optimizer.state_dict().State.OfType<AdamW.State>().Sum(s => Bytes(s.exp_avg) + Bytes(s.exp_avg_sq) + Bytes(s.max_exp_avg_sq));
+        Assert.Equal(plan.Memory.Weights, weights);
+        Assert.Equal(plan.Memory.Gradients, gradients);
+        Assert.Equal(plan.Memory.OptimizerStates, moments);
+    }
+
+    private static readonly ModelConfig Measured = new("llama", ModelFamily.Llama, 512, 1376, 6, 8, 2, 4000, false);
+
+    /// <summary>
+    /// Method: in this process (its test collection runs alone), with glibc's mmap threshold fixed so freed
+    /// buffers return to the OS. A small warm-up step first, so that libtorch's lazy one-off allocations
+    /// are not counted; then collect garbage and read VmRSS as the baseline; build the model, apply the
+    /// method, create AdamW and run one step; reset the kernel's peak mark (/proc/self/clear_refs) and run a
+    /// second step, the steady state of a training loop (weights, gradients and moments all exist while
+    /// the activations are built). Measured peak = VmHWM − baseline; the plan's total must be within 15%.
+    /// </summary>
+    [Theory]
+    [InlineData(TrainingMethod.Full)]
+    [InlineData(TrainingMethod.Lora)]
+    [InlineData(TrainingMethod.Qlora)]
+    public void Planned_peak_of_a_CPU_training_step_is_within_15_percent_of_the_measured_peak(TrainingMethod method)
+    {
+        if (!OperatingSystem.IsLinux() || !HostMemory.FixMmapThreshold()) return;
+        var plan = Planner.Plan(new PlanRequest(Measured, method, 16, 32, [Planner.AllLinear], 4, 128, Precision.Fp32));
+        var small = new ModelConfig("llama", ModelFamily.Llama, 64, 128, 1, 4, 2, 100, false);
+        TrainSteps(small, Planner.Plan(new PlanRequest(small, method, 4, 8, [Planner.AllLinear], 1, 8, Precision.Fp32)), 2, measureLastStep: false);
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        long baseline = StatusKb("VmRSS");
+        long peak = TrainSteps(Measured, plan, 2, measureLastStep: true);
+        long measured = (peak - baseline) * 1024;
+        double error = (double)(plan.Memory.Total - measured) / measured;
+        output.WriteLine($"{method}: planned {plan.Memory.Total / 1048576.0:F1} MB (weights {plan.Memory.Weights / 1048576.0:F1}, grads {plan.Memory.Gradients / 1048576.0:F1}, " +
+                         $"optimizer {plan.Memory.OptimizerStates / 1048576.0:F1}, activations {plan.Memory.Activations / 1048576.0:F1}, logits {plan.Memory.Logits / 1048576.0:F1}); " +
+                         $"measured {measured / 1048576.0:F1} MB; error {error:P1}");
+        Assert.InRange(error, -0.15, 0.15);
+    }
+
+    /// <returns>VmHWM in kB over the last step, when measured.</returns>
+    private static long TrainSteps(ModelConfig config, TrainingPlan plan, int steps, bool measureLastStep)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(71);
+        using var model = new LlamaForCausalLM(config);
+        if (plan.Request.Method != TrainingMethod.Full) Apply(model, plan);
+        using var optimizer = optim.AdamW(model.parameters().Where(p => p.requires_grad), lr: 1e-3);
+        var ids = randint(0, config.VocabSize, [plan.Request.Batch, plan.Request.Sequence]);
+        long peak = 0;
+        for (int step = 0; step < steps; step++)
+        {
+            if (measureLastStep && step == steps - 1) File.WriteAllText("/proc/self/clear_refs", "5");
+            using var stepScope = NewDisposeScope();
+            optimizer.zero_grad();
+            model.NextTokenLoss(ids).backward();
+            optimizer.step();
+            peak = StatusKb("VmHWM");
+        }
+        return peak;
+    }
+
+    private static long StatusKb(string field) =>
+        long.Parse(File.ReadAllLines("/proc/self/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+}
