@@ -1,5 +1,7 @@
 using System.Globalization;
 using LoraGen.Cli.Demo;
+using LoraGen.Cli.Plan;
+using LoraGen.Planning;
 
 namespace LoraGen.Cli;
 
@@ -8,7 +10,11 @@ public static class Program
 {
     private const string Usage = """
         usage: loragen demo [--qlora] [--steps N] [--width W] [--device auto|cpu|cuda]
+               loragen plan (--config PATH | --preset NAME) --rank R [--alpha A] --targets LIST|all-linear
+                            [--method full|lora|dora|qlora] [--batch B --seq S] [--precision mixed|fp32] [--format text|json]
+               loragen plan --explain
           demo   fine-tune a small frozen MLP with LoRA (--qlora: on an NF4 base) on CPU, merge, and check the result
+          plan   parameter counts (peft's line), memory and compute of a fine-tuning method for a model
         """;
 
     public static int Main(string[] args)
@@ -23,6 +29,7 @@ public static class Program
             return args[0] switch
             {
                 "demo" => DemoCommand.Run(ParseDemo(args[1..])),
+                "plan" => PlanCommand.Run(PlanOptions.Parse(args[1..])),
                 _ => throw new UsageException($"unknown command '{args[0]}'"),
             };
         }
@@ -32,10 +39,12 @@ public static class Program
             Console.Error.WriteLine(Usage);
             return 2;
         }
+        catch (PlanException error)
+        {
+            Console.Error.WriteLine($"loragen {args[0]}: {error.Message}");
+            return 2;
+        }
     }
-
-    /// <summary>A mistake in the command line (exit code 2), as opposed to a failure of the run itself.</summary>
-    private sealed class UsageException(string message) : Exception(message);
 
     private static DemoOptions ParseDemo(string[] args)
     {

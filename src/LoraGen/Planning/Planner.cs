@@ -113,12 +113,13 @@ public static class Planner
         return (method, full);
     }
 
+    /// <summary>The fewest cards of one common size that hold <paramref name="bytes"/>; among those, the smallest card.</summary>
     private static string GpuSet(long bytes)
     {
-        var options = CardGiB.Select(g => (Cards: (int)Math.Ceiling(bytes / (g * 1073741824.0)), GiB: g))
-            .Select(o => (o.Cards < 1 ? 1 : o.Cards, o.GiB))
-            .OrderBy(o => o.Item1 * o.GiB).ThenBy(o => o.Item1);
-        var (cards, gib) = options.First();
+        var (cards, gib) = CardGiB
+            .Select(g => (Cards: Math.Max(1, (int)Math.Ceiling(bytes / (g * 1073741824.0))), GiB: g))
+            .OrderBy(o => o.Cards).ThenBy(o => o.GiB)
+            .First();
         return $"{cards} x {gib} GB";
     }
 
