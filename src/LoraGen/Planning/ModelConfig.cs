@@ -19,9 +19,10 @@ public enum ModelFamily
 /// <summary>The sizes of a decoder-only transformer, as a Hugging Face config.json gives them.</summary>
 /// <param name="ModelType">config.json's model_type (llama, mistral, qwen2, gpt2, phi).</param>
 /// <param name="MaxPositions">Learned position embeddings (GPT-2 only); 0 otherwise.</param>
+/// <param name="RotaryFraction">Share of each head's dimensions that rotary embeddings rotate (Phi: partial_rotary_factor).</param>
 public sealed record ModelConfig(
     string ModelType, ModelFamily Family, int HiddenSize, int IntermediateSize, int Layers, int Heads, int KvHeads,
-    int VocabSize, bool TieWordEmbeddings, int MaxPositions = 0)
+    int VocabSize, bool TieWordEmbeddings, int MaxPositions = 0, double RotaryFraction = 1.0)
 {
     public int HeadDim => HiddenSize / Heads;
 

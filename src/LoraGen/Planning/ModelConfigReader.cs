@@ -39,6 +39,14 @@ public static class ModelConfigReader
                 _ => throw new PlanException($"{source}: field '{field}' must be true or false; got {v.GetRawText()}"),
             } : fallback;
 
+        double Fraction(string field, double fallback)
+        {
+            if (!root.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
+            if (v.ValueKind != JsonValueKind.Number || !(v.GetDouble() is > 0 and <= 1))
+                throw new PlanException($"{source}: field '{field}' must be a number in (0, 1]; got {v.GetRawText()}");
+            return v.GetDouble();
+        }
+
         ModelConfig config = modelType switch
         {
             "llama" or "mistral" or "qwen2" => new ModelConfig(modelType, modelType == "qwen2" ? ModelFamily.Qwen2 : ModelFamily.Llama,
@@ -49,7 +57,8 @@ public static class ModelConfigReader
                 Required("vocab_size"), TieWordEmbeddings: true, MaxPositions: Required("n_positions")),
             "phi" => new ModelConfig(modelType, ModelFamily.Phi,
                 Required("hidden_size"), Required("intermediate_size"), Required("num_hidden_layers"), Required("num_attention_heads"),
-                Optional("num_key_value_heads") ?? Required("num_attention_heads"), Required("vocab_size"), Flag("tie_word_embeddings", false)),
+                Optional("num_key_value_heads") ?? Required("num_attention_heads"), Required("vocab_size"), Flag("tie_word_embeddings", false),
+                RotaryFraction: Fraction("partial_rotary_factor", 0.5)),      // PhiConfig's default
             _ => throw new PlanException($"{source}: model_type '{modelType}' is not supported (supported: {string.Join(", ", SupportedTypes)})"),
         };
         if (config.HiddenSize % config.Heads != 0)

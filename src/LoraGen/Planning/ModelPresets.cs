@@ -19,7 +19,7 @@ public static class ModelPresets
         ["gpt2-medium"] = new("gpt2", ModelFamily.Gpt2, 1024, 4096, 24, 16, 16, 50257, true, 1024),
         ["gpt2-large"] = new("gpt2", ModelFamily.Gpt2, 1280, 5120, 36, 20, 20, 50257, true, 1024),
         ["gpt2-xl"] = new("gpt2", ModelFamily.Gpt2, 1600, 6400, 48, 25, 25, 50257, true, 1024),
-        ["phi-2"] = new("phi", ModelFamily.Phi, 2560, 10240, 32, 32, 32, 51200, false),
+        ["phi-2"] = new("phi", ModelFamily.Phi, 2560, 10240, 32, 32, 32, 51200, false, RotaryFraction: 0.4),
     };
 
     public static IEnumerable<string> Names => Presets.Keys;

@@ -23,6 +23,18 @@ public class ModelConfigReaderTests
         Assert.Equal(ModelPresets.Get("gpt2"), config);
     }
 
+    [Fact]
+    public void Reads_phi_with_its_partial_rotary_factor()
+    {
+        var config = ModelConfigReader.FromJson("""
+            {"model_type": "phi", "hidden_size": 2560, "intermediate_size": 10240, "num_hidden_layers": 32,
+             "num_attention_heads": 32, "vocab_size": 51200, "partial_rotary_factor": 0.4, "tie_word_embeddings": false}
+            """);
+        Assert.Equal(ModelPresets.Get("phi-2"), config);
+        var error = Assert.Throws<PlanException>(() => ModelConfigReader.FromJson("""{"model_type": "phi", "partial_rotary_factor": 2}""", "phi.json"));
+        Assert.Equal("phi.json: field 'partial_rotary_factor' must be a number in (0, 1]; got 2", error.Message);
+    }
+
     [Theory]
     [InlineData("""{"model_type": "bert"}""", "model_type 'bert' is not supported (supported: llama, mistral, qwen2, gpt2, phi)")]
     [InlineData("""{"hidden_size": 8}""", "missing field 'model_type'")]

@@ -69,6 +69,36 @@ public class PlannerRealityTests(ITestOutputHelper output)
         Assert.Equal(plan.Memory.OptimizerStates, moments);
     }
 
+    [Fact]
+    public void Gpt2_built_from_its_config_has_the_planned_counts()
+    {
+        var config = new ModelConfig("gpt2", ModelFamily.Gpt2, 64, 256, 2, 4, 4, 300, true, 32);
+        manual_seed(72);
+        using var model = new LoraGen.Models.Gpt2.Gpt2LMHeadModel(config);
+        var plan = Planner.Plan(new PlanRequest(config, TrainingMethod.Lora, 16, 32, ["c_attn"]));
+        Assert.Equal(plan.BaseParameters, ParameterSummary.Of(model).All);
+        model.ApplyLora();                                   // the model's own [LoraTarget(r: 16, alpha: 32, Modules = ["c_attn"])]
+        Assert.Equal(plan.Parameters, ParameterSummary.Of(model));
+        using var ids = randint(0, 300, [2, 10]);
+        using var logits = model.forward(ids);
+        Assert.Equal(new long[] { 2, 10, 300 }, logits.shape);
+    }
+
+    [Fact]
+    public void Phi_built_from_its_config_has_the_planned_counts()
+    {
+        var config = new ModelConfig("phi", ModelFamily.Phi, 64, 256, 2, 4, 4, 300, false, RotaryFraction: 0.4);
+        manual_seed(73);
+        using var model = new LoraGen.Models.Phi.PhiForCausalLM(config);
+        var plan = Planner.Plan(new PlanRequest(config, TrainingMethod.Lora, 16, 32, [Planner.AllLinear]));
+        Assert.Equal(plan.BaseParameters, ParameterSummary.Of(model).All);
+        model.ApplyLora();                                   // AllLinear at r = 16: every block Linear, not lm_head
+        Assert.Equal(plan.Parameters, ParameterSummary.Of(model));
+        using var ids = randint(0, 300, [2, 10]);
+        using var logits = model.forward(ids);
+        Assert.Equal(new long[] { 2, 10, 300 }, logits.shape);
+    }
+
     private static readonly ModelConfig Measured = new("llama", ModelFamily.Llama, 512, 1376, 6, 8, 2, 4000, false);
 
     /// <summary>

@@ -1,0 +1,38 @@
+using LoraGen.Planning;
+using static TorchSharp.torch;
+
+namespace LoraGen.Models.Gpt2;
+
+/// <summary>
+/// GPT-2's causal self-attention: one fused projection to q, k and v (c_attn), then c_proj. HF stores both
+/// as Conv1D with (in, out) weights; here they are Linear layers, so loading transposes them.
+/// </summary>
+public sealed partial class Gpt2Attention : nn.Module<Tensor, Tensor>
+{
+    private nn.Module<Tensor, Tensor> c_attn;
+    private nn.Module<Tensor, Tensor> c_proj;
+    private readonly int _heads;
+
+    public Gpt2Attention(ModelConfig config) : base(nameof(Gpt2Attention))
+    {
+        c_attn = nn.Linear(config.HiddenSize, 3L * config.HiddenSize);
+        c_proj = nn.Linear(config.HiddenSize, config.HiddenSize);
+        _heads = config.Heads;
+        RegisterComponents();
+    }
+
+    /// <param name="x">(batch, seq, hidden)</param>
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        long batch = x.shape[0], seq = x.shape[1], hidden = x.shape[2], d = hidden / _heads;
+        var qkv = c_attn.forward(x).split(hidden, dim: -1);                         // 3 x (b, s, hidden)
+        Tensor Heads(Tensor t) => t.view(batch, seq, _heads, d).transpose(1, 2);      // (b, heads, s, d)
+        var (q, k, v) = (Heads(qkv[0]), Heads(qkv[1]), Heads(qkv[2]));
+        var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(d);                   // (b, heads, s, s)
+        var future = ones(seq, seq, dtype: ScalarType.Bool, device: x.device).triu(1);
+        var weights = nn.functional.softmax(scores.masked_fill(future, float.NegativeInfinity), -1);
+        var mixed = weights.matmul(v).transpose(1, 2).reshape(batch, seq, hidden);
+        return c_proj.forward(mixed).MoveToOuterDisposeScope();
+    }
+}

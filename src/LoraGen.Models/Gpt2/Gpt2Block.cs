@@ -1,0 +1,34 @@
+using LoraGen.Planning;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LoraGen.Models.Gpt2;
+
+/// <summary>x + attn(ln_1(x)), then + mlp(ln_2(·)).</summary>
+public sealed partial class Gpt2Block : nn.Module<Tensor, Tensor>
+{
+    private LayerNorm ln_1;
+    private Gpt2Attention attn;
+    private LayerNorm ln_2;
+    private Gpt2Mlp mlp;
+
+    public Gpt2Block(ModelConfig config, double eps) : base(nameof(Gpt2Block))
+    {
+        ln_1 = nn.LayerNorm(config.HiddenSize, eps);
+        attn = new Gpt2Attention(config);
+        ln_2 = nn.LayerNorm(config.HiddenSize, eps);
+        mlp = new Gpt2Mlp(config.HiddenSize, config.IntermediateSize);
+        RegisterComponents();
+    }
+
+    /// <param name="x">(batch, seq, hidden)</param>
+    public override Tensor forward(Tensor x)
+    {
+        using var normed = ln_1.forward(x);
+        using var attended = attn.forward(normed);
+        using var h = x + attended;
+        using var normed2 = ln_2.forward(h);
+        using var mixed = mlp.forward(normed2);
+        return h + mixed;
+    }
+}

@@ -1,0 +1,33 @@
+using LoraGen.Planning;
+using static TorchSharp.torch;
+
+namespace LoraGen.Models.Gpt2;
+
+/// <summary>
+/// GPT-2 as Hugging Face lays it out (<c>transformer.h.0.attn.c_attn.weight</c>); the language-model head is
+/// tied to the token embedding. peft's default target for GPT-2 is c_attn.
+/// </summary>
+[LoraTarget(r: 16, alpha: 32, Modules = ["c_attn"])]
+public sealed partial class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>
+{
+    private Gpt2Model transformer;
+
+    public Gpt2LMHeadModel(ModelConfig config, double eps = 1e-5) : base(nameof(Gpt2LMHeadModel))
+    {
+        if (config.Family != ModelFamily.Gpt2)
+            throw new ArgumentException($"Gpt2LMHeadModel builds model_type gpt2; got '{config.ModelType}'.", nameof(config));
+        Config = config;
+        transformer = new Gpt2Model(config, eps);
+        RegisterComponents();
+    }
+
+    public ModelConfig Config { get; }
+
+    /// <param name="ids">(batch, seq)</param>
+    /// <returns>(batch, seq, vocab) logits</returns>
+    public override Tensor forward(Tensor ids)
+    {
+        using var hidden = transformer.forward(ids);
+        return hidden.matmul(transformer.TokenEmbedding.t());
+    }
+}

@@ -1,0 +1,42 @@
+using LoraGen.Planning;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LoraGen.Models.Gpt2;
+
+/// <summary>HF's <c>transformer.*</c>: token and learned position embeddings, the blocks, the final LayerNorm.</summary>
+public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>
+{
+    private Embedding wte;
+    private Embedding wpe;
+    private ModuleList<Gpt2Block> h = new();
+    private LayerNorm ln_f;
+
+    public Gpt2Model(ModelConfig config, double eps) : base(nameof(Gpt2Model))
+    {
+        wte = nn.Embedding(config.VocabSize, config.HiddenSize);
+        wpe = nn.Embedding(config.MaxPositions, config.HiddenSize);
+        for (int i = 0; i < config.Layers; i++) h.Add(new Gpt2Block(config, eps));
+        ln_f = nn.LayerNorm(config.HiddenSize, eps);
+        RegisterComponents();
+    }
+
+    public Parameter TokenEmbedding => wte.weight!;
+
+    /// <param name="ids">(batch, seq)</param>
+    /// <returns>(batch, seq, hidden)</returns>
+    public override Tensor forward(Tensor ids)
+    {
+        using var positions = arange(ids.shape[1], device: ids.device);
+        using var tokens = wte.forward(ids);
+        using var places = wpe.forward(positions);
+        var x = tokens + places;
+        foreach (var block in h)
+        {
+            var next = block.forward(x);
+            x.Dispose();
+            x = next;
+        }
+        using (x) return ln_f.forward(x);
+    }
+}

@@ -1,0 +1,53 @@
+using LoraGen.Models.Llama;
+using LoraGen.Planning;
+using static TorchSharp.torch;
+
+namespace LoraGen.Models.Phi;
+
+/// <summary>Phi's attention: q, k, v and dense all with biases; rotary embeddings on the first share of each head only.</summary>
+public sealed partial class PhiAttention : nn.Module<Tensor, Tensor>
+{
+    private nn.Module<Tensor, Tensor> q_proj;
+    private nn.Module<Tensor, Tensor> k_proj;
+    private nn.Module<Tensor, Tensor> v_proj;
+    private nn.Module<Tensor, Tensor> dense;
+    private readonly ModelConfig _config;
+    private readonly double _ropeTheta;
+
+    public PhiAttention(ModelConfig config, double ropeTheta) : base(nameof(PhiAttention))
+    {
+        q_proj = nn.Linear(config.HiddenSize, config.HiddenSize);
+        k_proj = nn.Linear(config.HiddenSize, config.KvDim);
+        v_proj = nn.Linear(config.HiddenSize, config.KvDim);
+        dense = nn.Linear(config.HiddenSize, config.HiddenSize);
+        _config = config;
+        _ropeTheta = ropeTheta;
+        RegisterComponents();
+    }
+
+    /// <param name="x">(batch, seq, hidden)</param>
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        long batch = x.shape[0], seq = x.shape[1], d = _config.HeadDim;
+        long rotated = (long)(d * _config.RotaryFraction);
+        int heads = _config.Heads, kvHeads = _config.KvHeads;
+        var q = q_proj.forward(x).view(batch, seq, heads, d).transpose(1, 2);        // (b, heads, s, d)
+        var k = k_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);
+        var v = v_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);
+        var (cos, sin) = Rotary.Tables(seq, rotated, _ropeTheta, x.device);
+        Tensor Rotate(Tensor t) => cat([Rotary.Apply(t.narrow(-1, 0, rotated), cos, sin), t.narrow(-1, rotated, d - rotated)], -1);
+        q = Rotate(q);
+        k = Rotate(k);
+        if (kvHeads != heads)
+        {
+            k = k.repeat_interleave(heads / kvHeads, dim: 1);
+            v = v.repeat_interleave(heads / kvHeads, dim: 1);
+        }
+        var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(d);                   // (b, heads, s, s)
+        var future = ones(seq, seq, dtype: ScalarType.Bool, device: x.device).triu(1);
+        var weights = nn.functional.softmax(scores.masked_fill(future, float.NegativeInfinity), -1);
+        var mixed = weights.matmul(v).transpose(1, 2).reshape(batch, seq, _config.HiddenSize);
+        return dense.forward(mixed).MoveToOuterDisposeScope();
+    }
+}

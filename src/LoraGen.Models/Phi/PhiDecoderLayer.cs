@@ -1,0 +1,30 @@
+using LoraGen.Planning;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LoraGen.Models.Phi;
+
+/// <summary>Parallel block: x + attn(norm(x)) + mlp(norm(x)), one LayerNorm for both.</summary>
+public sealed partial class PhiDecoderLayer : nn.Module<Tensor, Tensor>
+{
+    private PhiAttention self_attn;
+    private PhiMlp mlp;
+    private LayerNorm input_layernorm;
+
+    public PhiDecoderLayer(ModelConfig config, double ropeTheta, double eps) : base(nameof(PhiDecoderLayer))
+    {
+        self_attn = new PhiAttention(config, ropeTheta);
+        mlp = new PhiMlp(config.HiddenSize, config.IntermediateSize);
+        input_layernorm = nn.LayerNorm(config.HiddenSize, eps);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var normed = input_layernorm.forward(x);
+        using var attended = self_attn.forward(normed);
+        using var mixed = mlp.forward(normed);
+        using var sum = x + attended;
+        return sum + mixed;
+    }
+}

@@ -1,0 +1,29 @@
+using LoraGen.Planning;
+using static TorchSharp.torch;
+
+namespace LoraGen.Models.Phi;
+
+/// <summary>Phi-2 as Hugging Face lays it out; the lm_head is untied and has a bias.</summary>
+[LoraTarget(r: 16, alpha: 32, Strategy = LoraStrategy.AllLinear)]
+public sealed partial class PhiForCausalLM : nn.Module<Tensor, Tensor>
+{
+    private PhiModel model;
+    private nn.Module<Tensor, Tensor> lm_head;
+
+    public PhiForCausalLM(ModelConfig config, double ropeTheta = 10000, double eps = 1e-5) : base(nameof(PhiForCausalLM))
+    {
+        if (config.Family != ModelFamily.Phi)
+            throw new ArgumentException($"PhiForCausalLM builds model_type phi; got '{config.ModelType}'.", nameof(config));
+        model = new PhiModel(config, ropeTheta, eps);
+        lm_head = nn.Linear(config.HiddenSize, config.VocabSize);
+        RegisterComponents();
+    }
+
+    /// <param name="ids">(batch, seq)</param>
+    /// <returns>(batch, seq, vocab) logits</returns>
+    public override Tensor forward(Tensor ids)
+    {
+        using var hidden = model.forward(ids);
+        return lm_head.forward(hidden);
+    }
+}
