@@ -31,7 +31,10 @@ public class ModelConfigReaderTests
              "num_attention_heads": 32, "vocab_size": 51200, "partial_rotary_factor": 0.4, "tie_word_embeddings": false}
             """);
         Assert.Equal(ModelPresets.Get("phi-2"), config);
-        var error = Assert.Throws<PlanException>(() => ModelConfigReader.FromJson("""{"model_type": "phi", "partial_rotary_factor": 2}""", "phi.json"));
+        var error = Assert.Throws<PlanException>(() => ModelConfigReader.FromJson("""
+            {"model_type": "phi", "hidden_size": 64, "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 4,
+             "vocab_size": 10, "partial_rotary_factor": 2}
+            """, "phi.json"));
         Assert.Equal("phi.json: field 'partial_rotary_factor' must be a number in (0, 1]; got 2", error.Message);
     }
 
