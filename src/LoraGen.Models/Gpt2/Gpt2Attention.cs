@@ -1,4 +1,5 @@
 using LoraGen.Planning;
+using LoraGen.Models.Attention;
 using static TorchSharp.torch;
 
 namespace LoraGen.Models.Gpt2;
@@ -29,10 +30,6 @@ public sealed partial class Gpt2Attention : nn.Module<Tensor, Tensor>
         var qkv = c_attn.forward(x).split(hidden, dim: -1);                         // 3 x (b, s, hidden)
         Tensor Heads(Tensor t) => t.view(batch, seq, _heads, d).transpose(1, 2);      // (b, heads, s, d)
         var (q, k, v) = (Heads(qkv[0]), Heads(qkv[1]), Heads(qkv[2]));
-        var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(d);                   // (b, heads, s, s)
-        var future = ones(seq, seq, dtype: ScalarType.Bool, device: x.device).triu(1);
-        var weights = nn.functional.softmax(scores.masked_fill(future, float.NegativeInfinity), -1);
-        var mixed = weights.matmul(v).transpose(1, 2).reshape(batch, seq, hidden);
-        return c_proj.forward(mixed).MoveToOuterDisposeScope();
+        return c_proj.forward(CausalAttention.Attend(q, k, v)).MoveToOuterDisposeScope();
     }
 }

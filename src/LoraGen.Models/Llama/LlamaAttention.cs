@@ -1,4 +1,5 @@
 using LoraGen.Planning;
+using LoraGen.Models.Attention;
 using static TorchSharp.torch;
 
 namespace LoraGen.Models.Llama;
@@ -38,15 +39,7 @@ public sealed partial class LlamaAttention : nn.Module<Tensor, Tensor>
         var (cos, sin) = Rotary.Tables(seq, d, _ropeTheta, x.device);
         q = Rotary.Apply(q, cos, sin);
         k = Rotary.Apply(k, cos, sin);
-        if (kvHeads != heads)                                                        // each kv head serves heads/kvHeads queries
-        {
-            k = k.repeat_interleave(heads / kvHeads, dim: 1);                        // (b, heads, s, d)
-            v = v.repeat_interleave(heads / kvHeads, dim: 1);
-        }
-        var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(d);                   // (b, heads, s, s)
-        var future = ones(seq, seq, dtype: ScalarType.Bool, device: x.device).triu(1);
-        var weights = nn.functional.softmax(scores.masked_fill(future, float.NegativeInfinity), -1);
-        var mixed = weights.matmul(v).transpose(1, 2).reshape(batch, seq, _config.HiddenSize);   // (b, s, hidden)
-        return o_proj.forward(mixed).MoveToOuterDisposeScope();
+        var mixed = CausalAttention.Attend(q, CausalAttention.ExpandKv(k, heads, kvHeads), CausalAttention.ExpandKv(v, heads, kvHeads));
+        return o_proj.forward(mixed).MoveToOuterDisposeScope();                     // (b, s, hidden)
     }
 }

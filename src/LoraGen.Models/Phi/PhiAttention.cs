@@ -1,5 +1,6 @@
 using LoraGen.Models.Llama;
 using LoraGen.Planning;
+using LoraGen.Models.Attention;
 using static TorchSharp.torch;
 
 namespace LoraGen.Models.Phi;
@@ -39,15 +40,7 @@ public sealed partial class PhiAttention : nn.Module<Tensor, Tensor>
         Tensor Rotate(Tensor t) => cat([Rotary.Apply(t.narrow(-1, 0, rotated), cos, sin), t.narrow(-1, rotated, d - rotated)], -1);
         q = Rotate(q);
         k = Rotate(k);
-        if (kvHeads != heads)
-        {
-            k = k.repeat_interleave(heads / kvHeads, dim: 1);
-            v = v.repeat_interleave(heads / kvHeads, dim: 1);
-        }
-        var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(d);                   // (b, heads, s, s)
-        var future = ones(seq, seq, dtype: ScalarType.Bool, device: x.device).triu(1);
-        var weights = nn.functional.softmax(scores.masked_fill(future, float.NegativeInfinity), -1);
-        var mixed = weights.matmul(v).transpose(1, 2).reshape(batch, seq, _config.HiddenSize);
-        return dense.forward(mixed).MoveToOuterDisposeScope();
+        var mixed = CausalAttention.Attend(q, CausalAttention.ExpandKv(k, heads, kvHeads), CausalAttention.ExpandKv(v, heads, kvHeads));
+        return dense.forward(mixed).MoveToOuterDisposeScope();                      // (b, s, hidden)
     }
 }

@@ -189,54 +189,35 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         {
             using var scope = NewDisposeScope();
             var adapter = _adapters[name];
-            if (_quantized is not null)
-            {
-                MergeIntoQuantized(name, adapter, safe);
-                _merged.Add(name);
-                continue;
-            }
-            var weight = _linear!.weight;
-            var delta = adapter.DeltaWeight();                               // (out, in)
-            if (adapter.Magnitude is null && !safe)
-            {
-                weight.add_(delta);                                          // in place: no second copy of W
-            }
+            if (_quantized is null && adapter.Magnitude is null && !safe)
+                _linear!.weight.add_(adapter.DeltaWeight());                 // in place: no second copy of W
+            else if (_quantized is null)
+                _linear!.weight.copy_(MergedWeight(name, adapter, _linear.weight.add(adapter.DeltaWeight()), safe));
             else
-            {
-                var merged = weight.add(delta);                              // (out, in) W + ΔW
-                if (adapter.Magnitude is { } magnitude)
-                {
-                    var factor = magnitude.weight.div(RowNorms(merged));     // (out,) m / ‖W + ΔW‖
-                    merged.mul_(factor.unsqueeze(1));
-                    _doraMergeFactors[name] = factor.MoveToOuterDisposeScope();
-                }
-                if (safe && !merged.isfinite().all().item<bool>())
-                {
-                    if (_doraMergeFactors.Remove(name, out var unused)) unused.Dispose();
-                    throw new InvalidOperationException(Describe($"merging adapter '{name}' gives non-finite weights (NaN or Inf); the base weight is left unchanged"));
-                }
-                weight.copy_(merged);
-            }
+                // Dequantize, merge, quantize again; the rounding that adds goes to LastMergeError.
+                LastMergeError = _quantized.Requantize(MergedWeight(name, adapter, _quantized.DequantizedWeight().add_(adapter.DeltaWeight()), safe));
             _merged.Add(name);
         }
     }
 
-    /// <summary>Dequantize, merge, quantize again; the rounding error goes to <see cref="LastMergeError"/>.</summary>
-    private void MergeIntoQuantized(string name, LoraAdapter adapter, bool safe)
+    /// <summary>
+    /// (out, in) the merged weight from <paramref name="combined"/> = W + ΔW: rescaled per row for DoRA
+    /// (m / ‖W + ΔW‖, kept for unmerge), and checked for NaN/Inf when <paramref name="safe"/>.
+    /// </summary>
+    private Tensor MergedWeight(string name, LoraAdapter adapter, Tensor combined, bool safe)
     {
-        var merged = _quantized!.DequantizedWeight().add_(adapter.DeltaWeight());   // (out, in) W + ΔW
         if (adapter.Magnitude is { } magnitude)
         {
-            var factor = magnitude.weight.div(RowNorms(merged));                  // (out,) m / ‖W + ΔW‖
-            merged.mul_(factor.unsqueeze(1));
+            var factor = magnitude.weight.div(RowNorms(combined));           // (out,) m / ‖W + ΔW‖
+            combined.mul_(factor.unsqueeze(1));
             _doraMergeFactors[name] = factor.MoveToOuterDisposeScope();
         }
-        if (safe && !merged.isfinite().all().item<bool>())
+        if (safe && !combined.isfinite().all().item<bool>())
         {
             if (_doraMergeFactors.Remove(name, out var unused)) unused.Dispose();
             throw new InvalidOperationException(Describe($"merging adapter '{name}' gives non-finite weights (NaN or Inf); the base weight is left unchanged"));
         }
-        LastMergeError = _quantized.Requantize(merged);
+        return combined;
     }
 
     /// <summary>Subtracts every merged adapter again, newest first: the exact inverse of <see cref="Merge"/> (up to 4-bit rounding for a quantized base).</summary>

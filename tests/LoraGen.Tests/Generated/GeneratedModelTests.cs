@@ -93,6 +93,26 @@ public sealed partial class GivenLayers : Module<Tensor, Tensor>
 
 public class GeneratedModelTests
 {
+    /// <summary>AdamW on the LoRA parameters, classifying a fixed random batch; returns the first and last loss.</summary>
+    private static (double First, double Last) Train(TinyModel model, int steps)
+    {
+        using var optimizer = optim.AdamW(model.LoraParameters(), lr: 1e-2);
+        using var x = randn(32, 16);
+        using var y = randint(0, 10, [32]);
+        double first = 0, last = 0;
+        for (int step = 0; step < steps; step++)
+        {
+            using var scope = NewDisposeScope();
+            optimizer.zero_grad();
+            var loss = functional.cross_entropy(model.forward(x), y);
+            loss.backward();
+            optimizer.step();
+            if (step == 0) first = loss.item<float>();
+            last = loss.item<float>();
+        }
+        return (first, last);
+    }
+
     [Fact]
     public void A_failed_ApplyLora_names_the_layer_and_leaves_the_model_as_it_was()
     {
@@ -173,20 +193,7 @@ public class GeneratedModelTests
         using var model = new TinyModel();
         model.ApplyLora();
         var frozen = model.named_parameters().Where(p => !p.parameter.requires_grad).ToDictionary(p => p.name, p => p.parameter.clone());
-        using var optimizer = optim.AdamW(model.LoraParameters(), lr: 1e-2);
-        using var x = randn(32, 16);
-        using var y = randint(0, 10, [32]);
-        double first = 0, last = 0;
-        for (int step = 0; step < 30; step++)
-        {
-            using var scope = NewDisposeScope();
-            optimizer.zero_grad();
-            var loss = functional.cross_entropy(model.forward(x), y);
-            loss.backward();
-            optimizer.step();
-            if (step == 0) first = loss.item<float>();
-            last = loss.item<float>();
-        }
+        var (first, last) = Train(model, steps: 30);
         Assert.True(last < first, $"loss {first} -> {last}");
         foreach (var (name, parameter) in model.named_parameters().Where(p => frozen.ContainsKey(p.name)))
             TensorAssert.BitwiseEqual(frozen[name], parameter);
@@ -221,20 +228,7 @@ public class GeneratedModelTests
         Assert.Equal(ScalarType.Float32, names["lm_head.weight"].dtype);
         Assert.NotNull(model.FirstAttention.QProjLora.QuantizedBase);
 
-        using var optimizer = optim.AdamW(model.LoraParameters(), lr: 1e-2);
-        using var x = randn(32, 16);
-        using var y = randint(0, 10, [32]);
-        double first = 0, last = 0;
-        for (int step = 0; step < 30; step++)
-        {
-            using var scope = NewDisposeScope();
-            optimizer.zero_grad();
-            var loss = functional.cross_entropy(model.forward(x), y);
-            loss.backward();
-            optimizer.step();
-            if (step == 0) first = loss.item<float>();
-            last = loss.item<float>();
-        }
+        var (first, last) = Train(model, steps: 30);
         Assert.True(last < 0.9 * first, $"QLoRA loss {first} -> {last}");
         Assert.All(model.named_parameters().Where(p => p.parameter.dtype == ScalarType.Byte), p => Assert.False(p.parameter.requires_grad));
     }

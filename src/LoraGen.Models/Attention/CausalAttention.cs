@@ -1,0 +1,26 @@
+using static TorchSharp.torch;
+
+namespace LoraGen.Models.Attention;
+
+/// <summary>The part every decoder's attention shares: grouped-query expansion and causal softmax attention.</summary>
+public static class CausalAttention
+{
+    /// <summary>Each of <paramref name="kvHeads"/> heads serves heads/kvHeads query heads: (b, kvHeads, s, d) → (b, heads, s, d).</summary>
+    public static Tensor ExpandKv(Tensor kv, int heads, int kvHeads) =>
+        kvHeads == heads ? kv.alias() : kv.repeat_interleave(heads / kvHeads, dim: 1);
+
+    /// <summary>softmax(q·kᵀ/√d, future masked)·v, heads merged back.</summary>
+    /// <param name="q">(b, heads, s, d)</param>
+    /// <param name="k">(b, heads, s, d)</param>
+    /// <param name="v">(b, heads, s, d)</param>
+    /// <returns>(b, s, heads·d)</returns>
+    public static Tensor Attend(Tensor q, Tensor k, Tensor v)
+    {
+        using var scope = NewDisposeScope();
+        long batch = q.shape[0], heads = q.shape[1], seq = q.shape[2], d = q.shape[3];
+        var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(d);                  // (b, heads, s, s)
+        var future = ones(seq, seq, dtype: ScalarType.Bool, device: q.device).triu(1);
+        var weights = nn.functional.softmax(scores.masked_fill(future, float.NegativeInfinity), -1);
+        return weights.matmul(v).transpose(1, 2).reshape(batch, seq, heads * d).MoveToOuterDisposeScope();
+    }
+}
