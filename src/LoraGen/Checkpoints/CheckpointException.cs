@@ -1,0 +1,9 @@
+namespace LoraGen.Checkpoints;
+
+/// <summary>A checkpoint that cannot be read or does not fit: the message names the file and, where one is at fault, the tensor.</summary>
+public sealed class CheckpointException(string message) : Exception(message)
+{
+    public static CheckpointException For(string file, string problem) => new($"{file}: {problem}");
+
+    public static CheckpointException For(string file, string tensor, string problem) => new($"{file}: tensor '{tensor}': {problem}");
+}

@@ -1,0 +1,201 @@
+using System.IO.MemoryMappedFiles;
+using System.Text;
+using System.Text.Json;
+using static TorchSharp.torch;
+
+namespace LoraGen.Checkpoints;
+
+/// <summary>One tensor's entry in a safetensors header.</summary>
+/// <param name="Begin">Offset of its first byte from the start of the data section.</param>
+public sealed record SafetensorsEntry(string Name, string DType, ScalarType Type, long[] Shape, long Begin, long End)
+{
+    public long Bytes => End - Begin;
+}
+
+/// <summary>
+/// A safetensors file, validated strictly when opened and read through a memory map one tensor at a time:
+/// 8-byte little-endian header size, a UTF-8 JSON header (name → dtype, shape, data_offsets; optional
+/// <c>__metadata__</c> of strings), then the data, which the tensors must cover in order with no gap,
+/// no overlap and nothing left over. Every error names the file and the tensor.
+/// </summary>
+public sealed class SafetensorsFile : IDisposable
+{
+    /// <summary>The reference implementation refuses headers above 100 MB; so do we.</summary>
+    public const long MaxHeaderBytes = 100_000_000;
+
+    private readonly MemoryMappedFile? _map;
+    private readonly MemoryMappedViewAccessor? _view;
+    private readonly Dictionary<string, SafetensorsEntry> _entries;
+
+    private SafetensorsFile(string path, MemoryMappedFile? map, MemoryMappedViewAccessor? view, long dataStart,
+        List<SafetensorsEntry> entries, IReadOnlyDictionary<string, string> metadata)
+    {
+        Path = path;
+        _map = map;
+        _view = view;
+        DataStart = dataStart;
+        Entries = entries;
+        _entries = entries.ToDictionary(e => e.Name);
+        Metadata = metadata;
+    }
+
+    public string Path { get; }
+
+    public long DataStart { get; }
+
+    /// <summary>In file order.</summary>
+    public IReadOnlyList<SafetensorsEntry> Entries { get; }
+
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    public bool Contains(string name) => _entries.ContainsKey(name);
+
+    public SafetensorsEntry Entry(string name) =>
+        _entries.TryGetValue(name, out var entry) ? entry : throw CheckpointException.For(Path, name, "not in this file");
+
+    public static SafetensorsFile Open(string path)
+    {
+        if (!File.Exists(path)) throw CheckpointException.For(path, "no such file");
+        long length = new FileInfo(path).Length;
+        if (length < 8) throw CheckpointException.For(path, $"too short for a safetensors header ({length} bytes)");
+        Span<byte> sizeBytes = stackalloc byte[8];
+        using (var stream = File.OpenRead(path)) stream.ReadExactly(sizeBytes);
+        ulong headerSize = BitConverter.IsLittleEndian ? BitConverter.ToUInt64(sizeBytes) : System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(sizeBytes);
+        if (headerSize > MaxHeaderBytes) throw CheckpointException.For(path, $"header size {headerSize} exceeds the {MaxHeaderBytes}-byte limit");
+        if ((long)headerSize > length - 8) throw CheckpointException.For(path, $"header size {headerSize} runs past the end of the file ({length} bytes)");
+
+        var header = new byte[headerSize];
+        using (var stream = File.OpenRead(path))
+        {
+            stream.Seek(8, SeekOrigin.Begin);
+            stream.ReadExactly(header);
+        }
+        long dataStart = 8 + (long)headerSize;
+        var (entries, metadata) = ParseHeader(path, header, length - dataStart);
+        if (length == dataStart) return new SafetensorsFile(path, null, null, dataStart, entries, metadata);
+        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        var view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+        return new SafetensorsFile(path, map, view, dataStart, entries, metadata);
+    }
+
+    /// <summary>Reads one tensor into a new CPU tensor of its own dtype and shape.</summary>
+    public unsafe Tensor Read(string name)
+    {
+        var entry = Entry(name);
+        var tensor = empty(entry.Shape, dtype: entry.Type);
+        if (entry.Bytes == 0) return tensor;
+        byte* start = null;
+        _view!.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
+        try
+        {
+            var source = new ReadOnlySpan<byte>(start + _view.PointerOffset + DataStart + entry.Begin, checked((int)entry.Bytes));
+            source.CopyTo(tensor.bytes);
+        }
+        finally
+        {
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        }
+        return tensor;
+    }
+
+    public void Dispose()
+    {
+        _view?.Dispose();
+        _map?.Dispose();
+    }
+
+    private static (List<SafetensorsEntry>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataBytes)
+    {
+        string json;
+        try
+        {
+            json = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(header);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw CheckpointException.For(path, "the header is not valid UTF-8");
+        }
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(json.TrimEnd(' '), new JsonDocumentOptions { MaxDepth = 8 });
+        }
+        catch (JsonException e)
+        {
+            throw CheckpointException.For(path, $"the header is not valid JSON ({e.Message})");
+        }
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) throw CheckpointException.For(path, "the header must be a JSON object");
+            var entries = new List<SafetensorsEntry>();
+            var metadata = new Dictionary<string, string>();
+            var seen = new HashSet<string>();
+            foreach (var property in root.EnumerateObject())
+            {
+                string name = property.Name;
+                if (!seen.Add(name)) throw CheckpointException.For(path, name, "appears twice in the header");
+                if (name == "__metadata__")
+                {
+                    if (property.Value.ValueKind != JsonValueKind.Object) throw CheckpointException.For(path, "__metadata__ must be an object of strings");
+                    foreach (var item in property.Value.EnumerateObject())
+                        metadata[item.Name] = item.Value.ValueKind == JsonValueKind.String ? item.Value.GetString()!
+                            : throw CheckpointException.For(path, $"__metadata__ value '{item.Name}' must be a string");
+                    continue;
+                }
+                entries.Add(ParseEntry(path, name, property.Value));
+            }
+            CheckLayout(path, entries, dataBytes);
+            return (entries, metadata);
+        }
+    }
+
+    private static SafetensorsEntry ParseEntry(string path, string name, JsonElement value)
+    {
+        if (name.Length == 0) throw CheckpointException.For(path, "a tensor has an empty name");
+        if (value.ValueKind != JsonValueKind.Object) throw CheckpointException.For(path, name, "its entry must be an object");
+        string dtype = value.TryGetProperty("dtype", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString()!
+            : throw CheckpointException.For(path, name, "missing dtype");
+        if (!SafetensorsDType.TryParse(dtype, out var type, out int size))
+            throw CheckpointException.For(path, name, $"unsupported dtype '{dtype}' (supported: {string.Join(", ", SafetensorsDType.Names)})");
+        if (!value.TryGetProperty("shape", out var s) || s.ValueKind != JsonValueKind.Array)
+            throw CheckpointException.For(path, name, "missing shape");
+        var shape = new List<long>();
+        foreach (var dim in s.EnumerateArray())
+            shape.Add(dim.ValueKind == JsonValueKind.Number && dim.TryGetInt64(out long n) && n >= 0 ? n
+                : throw CheckpointException.For(path, name, $"shape entry {dim.GetRawText()} is not a non-negative integer"));
+        if (!value.TryGetProperty("data_offsets", out var o) || o.ValueKind != JsonValueKind.Array || o.GetArrayLength() != 2)
+            throw CheckpointException.For(path, name, "data_offsets must be [begin, end]");
+        long Offset(JsonElement e) => e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out long v) && v >= 0 ? v
+            : throw CheckpointException.For(path, name, $"data offset {e.GetRawText()} is not a non-negative integer");
+        long begin = Offset(o[0]), end = Offset(o[1]);
+        if (end < begin) throw CheckpointException.For(path, name, $"data_offsets [{begin}, {end}] end before they begin");
+        long elements = 1;
+        try
+        {
+            foreach (long dim in shape) elements = checked(elements * dim);
+            long expected = checked(elements * size);
+            if (expected != end - begin)
+                throw CheckpointException.For(path, name, $"shape [{string.Join(", ", shape)}] x {dtype} is {expected} bytes but data_offsets span {end - begin}");
+        }
+        catch (OverflowException)
+        {
+            throw CheckpointException.For(path, name, $"shape [{string.Join(", ", shape)}] is too large");
+        }
+        return new SafetensorsEntry(name, dtype, type, shape.ToArray(), begin, end);
+    }
+
+    /// <summary>Tensors must tile the data section exactly: in order, no gap, no overlap, nothing past the end or left over.</summary>
+    private static void CheckLayout(string path, List<SafetensorsEntry> entries, long dataBytes)
+    {
+        long next = 0;
+        foreach (var entry in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
+        {
+            if (entry.Begin < next) throw CheckpointException.For(path, entry.Name, $"data_offsets [{entry.Begin}, {entry.End}] overlap the previous tensor (which ends at {next})");
+            if (entry.Begin > next) throw CheckpointException.For(path, entry.Name, $"data_offsets [{entry.Begin}, {entry.End}] leave a gap after byte {next}");
+            next = entry.End;
+        }
+        if (next > dataBytes) throw CheckpointException.For(path, entries.OrderBy(e => e.End).Last().Name, $"data ends at {next}, past the {dataBytes} bytes of data in the file");
+        if (next < dataBytes) throw CheckpointException.For(path, $"{dataBytes - next} bytes after the last tensor belong to no tensor");
+    }
+}

@@ -1,0 +1,66 @@
+using System.Text;
+using System.Text.Json;
+using static TorchSharp.torch;
+
+namespace LoraGen.Checkpoints;
+
+/// <summary>Writes safetensors files atomically: a temporary file beside the target, then a rename over it.</summary>
+public static class SafetensorsWriter
+{
+    /// <param name="tensors">Written in this order; names must be unique and non-empty.</param>
+    /// <param name="metadata">Optional <c>__metadata__</c> strings (peft writes <c>format: pt</c>).</param>
+    public static void Write(string path, IEnumerable<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var list = tensors.ToList();
+        var names = new HashSet<string>();
+        foreach (var (name, _) in list)
+        {
+            if (string.IsNullOrEmpty(name) || name == "__metadata__") throw CheckpointException.For(path, name, "is not a valid tensor name");
+            if (!names.Add(name)) throw CheckpointException.For(path, name, "given twice");
+        }
+
+        var header = new Dictionary<string, object>();
+        if (metadata is { Count: > 0 }) header["__metadata__"] = metadata;
+        long offset = 0;
+        foreach (var (name, tensor) in list)
+        {
+            long bytes = tensor.NumberOfElements * tensor.ElementSize;
+            header[name] = new Dictionary<string, object>
+            {
+                ["dtype"] = SafetensorsDType.NameOf(tensor.dtype),
+                ["shape"] = tensor.shape,
+                ["data_offsets"] = new[] { offset, offset + bytes },
+            };
+            offset += bytes;
+        }
+        var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
+        int padding = (8 - json.Length % 8) % 8;                            // the data starts 8-byte aligned
+
+        string directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
+        Directory.CreateDirectory(directory);
+        string temporary = System.IO.Path.Combine(directory, $".{System.IO.Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
+            {
+                Span<byte> size = stackalloc byte[8];
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(size, (ulong)(json.Length + padding));
+                stream.Write(size);
+                stream.Write(json);
+                for (int i = 0; i < padding; i++) stream.WriteByte((byte)' ');
+                foreach (var (_, tensor) in list)
+                {
+                    using var cpu = tensor.detach().cpu().contiguous();
+                    stream.Write(cpu.bytes);
+                }
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, path, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temporary);
+            throw;
+        }
+    }
+}
