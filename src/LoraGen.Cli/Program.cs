@@ -1,5 +1,7 @@
 using System.Globalization;
 using LoraGen.Cli.Demo;
+using LoraGen.Checkpoints;
+using LoraGen.Cli.Inspect;
 using LoraGen.Cli.Plan;
 using LoraGen.Planning;
 
@@ -13,8 +15,10 @@ public static class Program
                loragen plan (--config PATH | --preset NAME) --rank R [--alpha A] --targets LIST|all-linear
                             [--method full|lora|dora|qlora] [--batch B --seq S] [--precision mixed|fp32] [--format text|json]
                loragen plan --explain
+               loragen inspect PATH
           demo   fine-tune a small frozen MLP with LoRA (--qlora: on an NF4 base) on CPU, merge, and check the result
           plan   parameter counts (peft's line), memory and compute of a fine-tuning method for a model
+          inspect  the tensors of a safetensors file, a checkpoint folder or a peft adapter folder
         """;
 
     public static int Main(string[] args)
@@ -30,6 +34,7 @@ public static class Program
             {
                 "demo" => DemoCommand.Run(ParseDemo(args[1..])),
                 "plan" => PlanCommand.Run(PlanOptions.Parse(args[1..])),
+                "inspect" => InspectCommand.Run(args[1..]),
                 _ => throw new UsageException($"unknown command '{args[0]}'"),
             };
         }
@@ -39,7 +44,7 @@ public static class Program
             Console.Error.WriteLine(Usage);
             return 2;
         }
-        catch (PlanException error)
+        catch (Exception error) when (error is PlanException or CheckpointException)
         {
             Console.Error.WriteLine($"loragen {args[0]}: {error.Message}");
             return 2;
