@@ -4,6 +4,7 @@ using LoraGen.Checkpoints;
 using LoraGen.Cli.Inspect;
 using LoraGen.Cli.Plan;
 using LoraGen.Planning;
+using Spectre.Console;
 
 namespace LoraGen.Cli;
 
@@ -23,6 +24,8 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        // Tables go wherever Console.Out points now (a pipe, a file, a test's writer).
+        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
             Console.WriteLine(Usage);
