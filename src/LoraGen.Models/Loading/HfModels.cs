@@ -1,0 +1,50 @@
+using System.Text.Json;
+using LoraGen.Checkpoints;
+using LoraGen.Models.Gpt2;
+using LoraGen.Models.Llama;
+using LoraGen.Models.Phi;
+using LoraGen.Planning;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LoraGen.Models.Loading;
+
+/// <summary>Builds a reference model from a Hugging Face folder (config.json + safetensors) and loads its weights.</summary>
+public static class HfModels
+{
+    /// <param name="dtype">The model's dtype (weights are converted on load); fp32 by default.</param>
+    public static nn.Module<Tensor, Tensor> Load(string folder, ScalarType dtype = ScalarType.Float32)
+    {
+        string configPath = Path.Combine(folder, "config.json");
+        var config = ModelConfigReader.FromFile(configPath);
+        using var json = JsonDocument.Parse(File.ReadAllText(configPath));
+        double Number(string field, double fallback) =>
+            json.RootElement.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : fallback;
+
+        nn.Module<Tensor, Tensor> model = config.Family switch
+        {
+            ModelFamily.Llama or ModelFamily.Qwen2 => new LlamaForCausalLM(config, Number("rope_theta", 10000), Number("rms_norm_eps", 1e-6)),
+            ModelFamily.Gpt2 => new Gpt2LMHeadModel(config, Number("layer_norm_epsilon", 1e-5)),
+            _ => new PhiForCausalLM(config, Number("rope_theta", 10000), Number("layer_norm_eps", 1e-5)),
+        };
+        try
+        {
+            model.to(dtype);
+            using var checkpoint = ShardedCheckpoint.Open(folder);
+            if (config.Family == ModelFamily.Gpt2)
+                HfWeights.Load(model, checkpoint,
+                    renames: key => key.StartsWith("transformer.", StringComparison.Ordinal) || key.StartsWith("lm_head.", StringComparison.Ordinal) ? key : "transformer." + key,
+                    transposed: name => name.EndsWith(".weight", StringComparison.Ordinal) && (name.Contains(".c_attn.") || name.Contains(".c_proj.") || name.Contains(".c_fc.")),
+                    ignored: key => key.EndsWith(".attn.bias", StringComparison.Ordinal) || key.EndsWith(".attn.masked_bias", StringComparison.Ordinal) || key == "lm_head.weight");
+            else
+                HfWeights.Load(model, checkpoint,
+                    ignored: key => key.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal) || (config.TieWordEmbeddings && key == "lm_head.weight"));
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+}

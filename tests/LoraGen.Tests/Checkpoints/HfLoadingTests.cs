@@ -1,0 +1,96 @@
+using LoraGen.Checkpoints;
+using LoraGen.Models.Gpt2;
+using LoraGen.Models.Llama;
+using LoraGen.Models.Loading;
+using LoraGen.Planning;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LoraGen.Tests.Checkpoints;
+
+public sealed class HfLoadingTests : IDisposable
+{
+    private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("loragen-hf-");
+
+    public void Dispose() => _folder.Delete(recursive: true);
+
+    /// <summary>Rounds every parameter through bf16, as a bf16 checkpoint stores it.</summary>
+    private static void RoundThroughBf16(nn.Module model)
+    {
+        using var _ = no_grad();
+        foreach (var p in model.parameters())
+        {
+            using var rounded = p.to(ScalarType.BFloat16).to(p.dtype);
+            p.copy_(rounded);
+        }
+    }
+
+    [Fact]
+    public void A_tiny_Llama_in_HF_layout_bf16_loads_and_gives_the_same_logits()
+    {
+        var config = new ModelConfig("llama", ModelFamily.Llama, 32, 64, 2, 4, 2, 60, false);
+        manual_seed(100);
+        using var original = new LlamaForCausalLM(config, ropeTheta: 500000, normEps: 1e-6);
+        RoundThroughBf16(original);
+        var tensors = original.named_parameters().Select(p => (p.name, p.parameter.to(ScalarType.BFloat16))).ToList();
+        SafetensorsWriter.Write(Path.Combine(_folder.FullName, "model.safetensors"), tensors);
+        File.WriteAllText(Path.Combine(_folder.FullName, "config.json"), """
+            {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "vocab_size": 60, "rope_theta": 500000.0, "rms_norm_eps": 1e-6, "tie_word_embeddings": false}
+            """);
+
+        using var loaded = HfModels.Load(_folder.FullName);
+        using var ids = randint(0, 60, [2, 9]);
+        using var expected = original.forward(ids);
+        using var actual = loaded.forward(ids);
+        TensorAssert.BitwiseEqual(expected, actual);
+        foreach (var (_, t) in tensors) t.Dispose();
+    }
+
+    [Fact]
+    public void A_tiny_GPT2_with_Conv1D_weights_and_no_prefix_loads_transposed()
+    {
+        var config = new ModelConfig("gpt2", ModelFamily.Gpt2, 32, 128, 2, 4, 4, 70, true, 16);
+        manual_seed(101);
+        using var original = new Gpt2LMHeadModel(config);
+        RoundThroughBf16(original);
+        var tensors = new List<(string, Tensor)>();
+        foreach (var (name, p) in original.named_parameters())
+        {
+            bool conv1d = name.EndsWith(".weight", StringComparison.Ordinal) && (name.Contains(".c_attn.") || name.Contains(".c_proj.") || name.Contains(".c_fc."));
+            var stored = (conv1d ? p.t() : p).contiguous().to(ScalarType.BFloat16);       // HF Conv1D keeps (in, out)
+            tensors.Add((name["transformer.".Length..], stored));                             // saved from GPT2Model: no prefix
+        }
+        tensors.Add(("h.0.attn.bias", ones(1, 1, 16, 16)));                                     // HF's cached causal mask: not a parameter
+        SafetensorsWriter.Write(Path.Combine(_folder.FullName, "model.safetensors"), tensors);
+        File.WriteAllText(Path.Combine(_folder.FullName, "config.json"),
+            """{"model_type": "gpt2", "n_embd": 32, "n_inner": 128, "n_layer": 2, "n_head": 4, "vocab_size": 70, "n_positions": 16}""");
+
+        using var loaded = HfModels.Load(_folder.FullName);
+        using var ids = randint(0, 70, [1, 12]);
+        using var expected = original.forward(ids);
+        using var actual = loaded.forward(ids);
+        TensorAssert.BitwiseEqual(expected, actual);
+    }
+
+    [Fact]
+    public void A_checkpoint_that_does_not_fit_changes_nothing_and_names_the_keys()
+    {
+        var config = new ModelConfig("llama", ModelFamily.Llama, 32, 64, 1, 4, 4, 60, true);
+        manual_seed(102);
+        using var model = new LlamaForCausalLM(config);
+        var before = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.clone());
+        var tensors = model.named_parameters().Select(p => (p.name, p.name.EndsWith("q_proj.weight") ? zeros(16, 32) : zeros_like(p.parameter))).ToList();
+        string path = Path.Combine(_folder.FullName, "model.safetensors");
+        SafetensorsWriter.Write(path, tensors);
+        using var checkpoint = ShardedCheckpoint.Open(_folder.FullName);
+        var error = Assert.Throws<CheckpointException>(() => HfWeights.Load(model, checkpoint));
+        Assert.Contains("tensor 'model.layers.0.self_attn.q_proj.weight' has shape [16, 32]", error.Message);
+        foreach (var (name, p) in model.named_parameters()) TensorAssert.BitwiseEqual(before[name], p);
+
+        SafetensorsWriter.Write(path, tensors.Where(t => !t.Item1.Contains("norm")).ToList());
+        using var partial = ShardedCheckpoint.Open(_folder.FullName);
+        var missing = Assert.Throws<CheckpointException>(() => HfWeights.Load(model, partial));
+        Assert.Contains("missing [model.layers.0.input_layernorm.weight", missing.Message);
+    }
+}
