@@ -93,4 +93,32 @@ public sealed class HfLoadingTests : IDisposable
         var missing = Assert.Throws<CheckpointException>(() => HfWeights.Load(model, partial));
         Assert.Contains("missing [model.layers.0.input_layernorm.weight", missing.Message);
     }
+
+    [Fact]
+    public void A_merged_model_exports_as_a_plain_HF_checkpoint_that_loads_back()
+    {
+        var config = new ModelConfig("llama", ModelFamily.Llama, 32, 64, 2, 4, 2, 60, false);
+        manual_seed(103);
+        using var model = new LlamaForCausalLM(config);
+        foreach (var layer in model.ApplyLora()) Layers.LayerFactory.Randomize(layer, seed: 104);
+        using var ids = randint(0, 60, [1, 8]);
+        using var adapted = model.forward(ids);
+
+        string path = Path.Combine(_folder.FullName, "model.safetensors");
+        Assert.Throws<CheckpointException>(() => MergedExport.Write(path, model));          // not merged yet
+        model.MergeLora();
+        MergedExport.Write(path, model, ScalarType.Float32);
+        File.WriteAllText(Path.Combine(_folder.FullName, "config.json"), """
+            {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "vocab_size": 60, "rope_theta": 10000, "rms_norm_eps": 1e-5}
+            """);
+        using (var file = SafetensorsFile.Open(path))
+        {
+            Assert.Contains("model.layers.0.self_attn.q_proj.weight", file.Entries.Select(e => e.Name));
+            Assert.DoesNotContain(file.Entries, e => e.Name.Contains("lora_") || e.Name.Contains("base_layer"));
+        }
+        using var plain = HfModels.Load(_folder.FullName);
+        using var reloaded = plain.forward(ids);
+        TensorAssert.Close(adapted, reloaded, 1e-4);
+    }
 }
