@@ -47,10 +47,16 @@ public static class HfWeights
         using var _ = no_grad();
         foreach (var (name, key) in source)
         {
+            var target = parameters[name];
+            if (!transposed(name) && target.dtype == checkpoint.Entry(key).Type && target.is_contiguous() && target.device_type == TorchSharp.DeviceType.CPU)
+            {
+                checkpoint.ReadInto(key, target);                            // straight from the map, no copy in between
+                continue;
+            }
             using var scope = NewDisposeScope();
             var tensor = checkpoint.Read(key);
             if (transposed(name)) tensor = tensor.t();
-            parameters[name].copy_(tensor);                                  // converts to the model's dtype
+            target.copy_(tensor);                                            // converts dtype, moves device
         }
     }
 }

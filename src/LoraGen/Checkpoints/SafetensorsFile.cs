@@ -79,23 +79,36 @@ public sealed class SafetensorsFile : IDisposable
     }
 
     /// <summary>Reads one tensor into a new CPU tensor of its own dtype and shape.</summary>
-    public unsafe Tensor Read(string name)
+    public Tensor Read(string name)
     {
         var entry = Entry(name);
         var tensor = empty(entry.Shape, dtype: entry.Type);
-        if (entry.Bytes == 0) return tensor;
+        ReadInto(name, tensor);
+        return tensor;
+    }
+
+    /// <summary>
+    /// Copies one tensor straight from the map into <paramref name="destination"/> (a contiguous CPU tensor of the
+    /// same dtype and element count, e.g. a model parameter): no intermediate tensor is allocated.
+    /// </summary>
+    public unsafe void ReadInto(string name, Tensor destination)
+    {
+        var entry = Entry(name);
+        if (destination.dtype != entry.Type || destination.numel() * destination.ElementSize != entry.Bytes
+            || !destination.is_contiguous() || destination.device_type != TorchSharp.DeviceType.CPU)
+            throw CheckpointException.For(Path, name, $"cannot be read into a {destination.dtype} [{string.Join(", ", destination.shape)}] tensor on {destination.device}");
+        if (entry.Bytes == 0) return;
         byte* start = null;
         _view!.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
         try
         {
             var source = new ReadOnlySpan<byte>(start + _view.PointerOffset + DataStart + entry.Begin, checked((int)entry.Bytes));
-            source.CopyTo(tensor.bytes);
+            source.CopyTo(destination.bytes);
         }
         finally
         {
             _view.SafeMemoryMappedViewHandle.ReleasePointer();
         }
-        return tensor;
     }
 
     public void Dispose()

@@ -30,6 +30,8 @@ public sealed class ShardedCheckpoint : IDisposable
 
     public Tensor Read(string name) => Owner(name).Read(name);
 
+    public void ReadInto(string name, Tensor destination) => Owner(name).ReadInto(name, destination);
+
     public bool Contains(string name) => _owner.ContainsKey(name);
 
     public static ShardedCheckpoint Open(string folder)
