@@ -10,16 +10,16 @@ public static class CausalAttention
         kvHeads == heads ? kv.alias() : kv.repeat_interleave(heads / kvHeads, dim: 1);
 
     /// <summary>softmax(q·kᵀ/√d, future masked)·v, heads merged back.</summary>
-    /// <param name="q">(b, heads, s, d)</param>
-    /// <param name="k">(b, heads, s, d)</param>
-    /// <param name="v">(b, heads, s, d)</param>
+    /// <param name="q">(b, heads, s, d): the new tokens, at positions past .. past+s−1</param>
+    /// <param name="k">(b, heads, past+s, d): every token so far</param>
+    /// <param name="v">(b, heads, past+s, d)</param>
     /// <returns>(b, s, heads·d)</returns>
     public static Tensor Attend(Tensor q, Tensor k, Tensor v)
     {
         using var scope = NewDisposeScope();
-        long batch = q.shape[0], heads = q.shape[1], seq = q.shape[2], d = q.shape[3];
-        var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(d);                  // (b, heads, s, s)
-        var future = ones(seq, seq, dtype: ScalarType.Bool, device: q.device).triu(1);
+        long batch = q.shape[0], heads = q.shape[1], seq = q.shape[2], d = q.shape[3], total = k.shape[2];
+        var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(d);                  // (b, heads, s, past+s)
+        var future = ones(seq, total, dtype: ScalarType.Bool, device: q.device).triu(total - seq + 1);   // key j > past + i
         var weights = nn.functional.softmax(scores.masked_fill(future, float.NegativeInfinity), -1);
         return weights.matmul(v).transpose(1, 2).reshape(batch, seq, heads * d).MoveToOuterDisposeScope();
     }

@@ -1,5 +1,6 @@
 using LoraGen.Planning;
 using TorchSharp.Modules;
+using LoraGen.Models.Attention;
 using static TorchSharp.torch;
 
 namespace LoraGen.Models.Gpt2;
@@ -22,10 +23,12 @@ public sealed partial class Gpt2Block : nn.Module<Tensor, Tensor>
     }
 
     /// <param name="x">(batch, seq, hidden)</param>
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => Forward(x, null, 0);
+
+    public Tensor Forward(Tensor x, KvCache? cache, int layer)
     {
         using var normed = ln_1.forward(x);
-        using var attended = attn.forward(normed);
+        using var attended = attn.Forward(normed, cache, layer);
         using var h = x + attended;
         using var normed2 = ln_2.forward(h);
         using var mixed = mlp.forward(normed2);

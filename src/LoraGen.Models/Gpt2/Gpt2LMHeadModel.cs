@@ -1,4 +1,5 @@
 using LoraGen.Planning;
+using LoraGen.Models.Attention;
 using static TorchSharp.torch;
 
 namespace LoraGen.Models.Gpt2;
@@ -8,7 +9,7 @@ namespace LoraGen.Models.Gpt2;
 /// tied to the token embedding. peft's default target for GPT-2 is c_attn.
 /// </summary>
 [LoraTarget(r: 16, alpha: 32, Modules = ["c_attn"])]
-public sealed partial class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>
+public sealed partial class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLanguageModel
 {
     private Gpt2Model transformer;
 
@@ -23,11 +24,15 @@ public sealed partial class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>
 
     public ModelConfig Config { get; }
 
+    public int LayerCount => Config.Layers;
+
     /// <param name="ids">(batch, seq)</param>
     /// <returns>(batch, seq, vocab) logits</returns>
-    public override Tensor forward(Tensor ids)
+    public override Tensor forward(Tensor ids) => Forward(ids, null);
+
+    public Tensor Forward(Tensor ids, KvCache? cache)
     {
-        using var hidden = transformer.forward(ids);
+        using var hidden = transformer.Forward(ids, cache);
         return hidden.matmul(transformer.TokenEmbedding.t());
     }
 }

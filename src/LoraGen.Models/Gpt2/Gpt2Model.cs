@@ -1,5 +1,6 @@
 using LoraGen.Planning;
 using TorchSharp.Modules;
+using LoraGen.Models.Attention;
 using static TorchSharp.torch;
 
 namespace LoraGen.Models.Gpt2;
@@ -25,18 +26,23 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>
 
     /// <param name="ids">(batch, seq)</param>
     /// <returns>(batch, seq, hidden)</returns>
-    public override Tensor forward(Tensor ids)
+    public override Tensor forward(Tensor ids) => Forward(ids, null);
+
+    /// <summary>For tokens that follow those in <paramref name="cache"/>, which is extended by them.</summary>
+    public Tensor Forward(Tensor ids, KvCache? cache)
     {
-        using var positions = arange(ids.shape[1], device: ids.device);
+        long past = cache?.Length ?? 0;
+        using var positions = arange(past, past + ids.shape[1], device: ids.device);
         using var tokens = wte.forward(ids);
         using var places = wpe.forward(positions);
         var x = tokens + places;
-        foreach (var block in h)
+        for (int i = 0; i < h.Count; i++)
         {
-            var next = block.forward(x);
+            var next = h[i].Forward(x, cache, i);
             x.Dispose();
             x = next;
         }
+        cache?.Advance(ids.shape[1]);
         using (x) return ln_f.forward(x);
     }
 }

@@ -28,17 +28,22 @@ public sealed partial class LlamaAttention : nn.Module<Tensor, Tensor>
 
     /// <param name="x">(batch, seq, hidden)</param>
     /// <returns>(batch, seq, hidden)</returns>
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => Forward(x, null, 0);
+
+    /// <summary>The same, for tokens that follow those in <paramref name="cache"/> (when given), whose keys and values it extends.</summary>
+    public Tensor Forward(Tensor x, KvCache? cache, int layer)
     {
         using var scope = NewDisposeScope();
-        long batch = x.shape[0], seq = x.shape[1], d = _config.HeadDim;
+        long batch = x.shape[0], seq = x.shape[1], d = _config.HeadDim, past = cache?.Length ?? 0;
         int heads = _config.Heads, kvHeads = _config.KvHeads;
         var q = q_proj.forward(x).view(batch, seq, heads, d).transpose(1, 2);        // (b, heads, s, d)
         var k = k_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);      // (b, kvHeads, s, d)
         var v = v_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);
-        var (cos, sin) = Rotary.Tables(seq, d, _ropeTheta, x.device);
+        var (cos, sin) = Rotary.Tables(past + seq, d, _ropeTheta, x.device);
+        (cos, sin) = (cos.narrow(0, past, seq), sin.narrow(0, past, seq));          // positions past .. past+s−1
         q = Rotary.Apply(q, cos, sin);
         k = Rotary.Apply(k, cos, sin);
+        if (cache is not null) (k, v) = cache.Append(layer, k, v);                  // (b, kvHeads, past+s, d)
         var mixed = CausalAttention.Attend(q, CausalAttention.ExpandKv(k, heads, kvHeads), CausalAttention.ExpandKv(v, heads, kvHeads));
         return o_proj.forward(mixed).MoveToOuterDisposeScope();                     // (b, s, hidden)
     }

@@ -1,3 +1,4 @@
+using LoraGen.Models.Attention;
 using LoraGen.Planning;
 using static TorchSharp.torch;
 
@@ -21,10 +22,12 @@ public sealed partial class LlamaDecoderLayer : nn.Module<Tensor, Tensor>
     }
 
     /// <param name="x">(batch, seq, hidden)</param>
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => Forward(x, null, 0);
+
+    public Tensor Forward(Tensor x, KvCache? cache, int layer)
     {
         using var normed = input_layernorm.forward(x);
-        using var attended = self_attn.forward(normed);
+        using var attended = self_attn.Forward(normed, cache, layer);
         using var h = x + attended;
         using var normed2 = post_attention_layernorm.forward(h);
         using var mixed = mlp.forward(normed2);

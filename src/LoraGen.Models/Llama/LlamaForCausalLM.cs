@@ -1,3 +1,4 @@
+using LoraGen.Models.Attention;
 using LoraGen.Planning;
 using static TorchSharp.torch;
 
@@ -10,7 +11,7 @@ namespace LoraGen.Models.Llama;
 /// the embedding matrix.
 /// </summary>
 [LoraTarget(r: 16, alpha: 32, Strategy = LoraStrategy.AllLinear)]
-public sealed partial class LlamaForCausalLM : nn.Module<Tensor, Tensor>
+public sealed partial class LlamaForCausalLM : nn.Module<Tensor, Tensor>, ICausalLanguageModel
 {
     private LlamaModel model;
     private nn.Module<Tensor, Tensor>? lm_head;
@@ -27,11 +28,15 @@ public sealed partial class LlamaForCausalLM : nn.Module<Tensor, Tensor>
 
     public ModelConfig Config { get; }
 
+    public int LayerCount => Config.Layers;
+
     /// <param name="ids">(batch, seq) token ids</param>
     /// <returns>(batch, seq, vocab) logits</returns>
-    public override Tensor forward(Tensor ids)
+    public override Tensor forward(Tensor ids) => Forward(ids, null);
+
+    public Tensor Forward(Tensor ids, KvCache? cache)
     {
-        using var hidden = model.forward(ids);
+        using var hidden = model.Forward(ids, cache);
         return lm_head is null ? hidden.matmul(model.EmbeddingWeight.t()) : lm_head.forward(hidden);
     }
 

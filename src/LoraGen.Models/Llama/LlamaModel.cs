@@ -1,3 +1,4 @@
+using LoraGen.Models.Attention;
 using LoraGen.Planning;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -23,15 +24,19 @@ public sealed partial class LlamaModel : nn.Module<Tensor, Tensor>
 
     /// <param name="ids">(batch, seq) token ids</param>
     /// <returns>(batch, seq, hidden)</returns>
-    public override Tensor forward(Tensor ids)
+    public override Tensor forward(Tensor ids) => Forward(ids, null);
+
+    /// <summary>For tokens that follow those in <paramref name="cache"/>, which is extended by them.</summary>
+    public Tensor Forward(Tensor ids, KvCache? cache)
     {
         var h = embed_tokens.forward(ids);
-        foreach (var layer in layers)
+        for (int i = 0; i < layers.Count; i++)
         {
-            var next = layer.forward(h);
+            var next = layers[i].Forward(h, cache, i);
             h.Dispose();
             h = next;
         }
+        cache?.Advance(ids.shape[1]);
         using (h) return norm.forward(h);
     }
 }

@@ -27,19 +27,24 @@ public sealed partial class PhiAttention : nn.Module<Tensor, Tensor>
     }
 
     /// <param name="x">(batch, seq, hidden)</param>
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => Forward(x, null, 0);
+
+    /// <summary>For tokens that follow those in <paramref name="cache"/> (when given), whose keys and values it extends.</summary>
+    public Tensor Forward(Tensor x, KvCache? cache, int layer)
     {
         using var scope = NewDisposeScope();
-        long batch = x.shape[0], seq = x.shape[1], d = _config.HeadDim;
+        long batch = x.shape[0], seq = x.shape[1], d = _config.HeadDim, past = cache?.Length ?? 0;
         long rotated = (long)(d * _config.RotaryFraction);
         int heads = _config.Heads, kvHeads = _config.KvHeads;
         var q = q_proj.forward(x).view(batch, seq, heads, d).transpose(1, 2);        // (b, heads, s, d)
         var k = k_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);
         var v = v_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);
-        var (cos, sin) = Rotary.Tables(seq, rotated, _ropeTheta, x.device);
+        var (cos, sin) = Rotary.Tables(past + seq, rotated, _ropeTheta, x.device);
+        (cos, sin) = (cos.narrow(0, past, seq), sin.narrow(0, past, seq));          // positions past .. past+s−1
         Tensor Rotate(Tensor t) => cat([Rotary.Apply(t.narrow(-1, 0, rotated), cos, sin), t.narrow(-1, rotated, d - rotated)], -1);
         q = Rotate(q);
         k = Rotate(k);
+        if (cache is not null) (k, v) = cache.Append(layer, k, v);
         var mixed = CausalAttention.Attend(q, CausalAttention.ExpandKv(k, heads, kvHeads), CausalAttention.ExpandKv(v, heads, kvHeads));
         return dense.forward(mixed).MoveToOuterDisposeScope();                      // (b, s, hidden)
     }

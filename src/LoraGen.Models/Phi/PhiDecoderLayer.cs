@@ -1,5 +1,6 @@
 using LoraGen.Planning;
 using TorchSharp.Modules;
+using LoraGen.Models.Attention;
 using static TorchSharp.torch;
 
 namespace LoraGen.Models.Phi;
@@ -19,10 +20,12 @@ public sealed partial class PhiDecoderLayer : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => Forward(x, null, 0);
+
+    public Tensor Forward(Tensor x, KvCache? cache, int layer)
     {
         using var normed = input_layernorm.forward(x);
-        using var attended = self_attn.forward(normed);
+        using var attended = self_attn.Forward(normed, cache, layer);
         using var mixed = mlp.forward(normed);
         using var sum = x + attended;
         return sum + mixed;

@@ -1,5 +1,6 @@
 using LoraGen.Planning;
 using TorchSharp.Modules;
+using LoraGen.Models.Attention;
 using static TorchSharp.torch;
 
 namespace LoraGen.Models.Phi;
@@ -20,15 +21,19 @@ public sealed partial class PhiModel : nn.Module<Tensor, Tensor>
     }
 
     /// <param name="ids">(batch, seq)</param>
-    public override Tensor forward(Tensor ids)
+    public override Tensor forward(Tensor ids) => Forward(ids, null);
+
+    /// <summary>For tokens that follow those in <paramref name="cache"/>, which is extended by them.</summary>
+    public Tensor Forward(Tensor ids, KvCache? cache)
     {
         var h = embed_tokens.forward(ids);
-        foreach (var layer in layers)
+        for (int i = 0; i < layers.Count; i++)
         {
-            var next = layer.forward(h);
+            var next = layers[i].Forward(h, cache, i);
             h.Dispose();
             h = next;
         }
+        cache?.Advance(ids.shape[1]);
         using (h) return final_layernorm.forward(h);
     }
 }

@@ -1,0 +1,16 @@
+namespace LoraGen.Models.Generation;
+
+/// <summary>How to pick each next token.</summary>
+/// <param name="Temperature">0 picks the most likely token (greedy); above 0 samples from softmax(logits / T).</param>
+/// <param name="TopP">Nucleus sampling: only the most likely tokens whose probabilities add up to TopP are kept.</param>
+/// <param name="Seed">Seeds the sampler, so a run repeats exactly.</param>
+/// <param name="EndToken">Stops after this token, when given.</param>
+public sealed record GenerationOptions(int MaxNewTokens = 32, double Temperature = 0, double TopP = 1.0, int Seed = 0, long? EndToken = null)
+{
+    public void Validate()
+    {
+        if (MaxNewTokens < 1) throw new ArgumentException($"MaxNewTokens must be at least 1; got {MaxNewTokens}.");
+        if (!(Temperature >= 0) || double.IsInfinity(Temperature)) throw new ArgumentException($"Temperature must be finite and not negative; got {Temperature}.");
+        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"TopP must be in (0, 1]; got {TopP}.");
+    }
+}

@@ -1,0 +1,93 @@
+using LoraGen.Models.Attention;
+using LoraGen.Models.Generation;
+using LoraGen.Models.Gpt2;
+using LoraGen.Models.Llama;
+using LoraGen.Models.Phi;
+using LoraGen.Planning;
+using static TorchSharp.torch;
+
+namespace LoraGen.Tests.Models;
+
+public class GenerationTests
+{
+    public static TheoryData<string> Families => new() { "llama", "gpt2", "phi" };
+
+    private static ICausalLanguageModel Build(string family)
+    {
+        manual_seed(120);
+        return family switch
+        {
+            "llama" => new LlamaForCausalLM(new ModelConfig("llama", ModelFamily.Llama, 32, 64, 2, 4, 2, 40, false)),
+            "gpt2" => new Gpt2LMHeadModel(new ModelConfig("gpt2", ModelFamily.Gpt2, 32, 64, 2, 4, 4, 40, true, 64)),
+            _ => new PhiForCausalLM(new ModelConfig("phi", ModelFamily.Phi, 32, 64, 2, 4, 4, 40, false, RotaryFraction: 0.5)),
+        };
+    }
+
+    /// <summary>Greedy decoding by running the whole sequence again at every step, with no cache.</summary>
+    private static long[] GreedyWithoutCache(ICausalLanguageModel model, long[] prompt, int steps)
+    {
+        using var _ = no_grad();
+        var tokens = prompt.ToList();
+        for (int step = 0; step < steps; step++)
+        {
+            using var ids = tensor(tokens.ToArray()).unsqueeze(0);
+            using var logits = model.Forward(ids, null);
+            using var last = logits[0, -1];
+            tokens.Add(last.argmax().item<long>());
+        }
+        return tokens.Skip(prompt.Length).ToArray();
+    }
+
+    [Theory]
+    [MemberData(nameof(Families))]
+    public void Cached_generation_equals_recomputing_the_whole_sequence(string family)
+    {
+        var model = Build(family);
+        using var module = (nn.Module)model;
+        long[] prompt = [3, 17, 5, 9];
+        var cached = TextGeneration.Generate(model, prompt, new GenerationOptions(MaxNewTokens: 12));
+        Assert.Equal(GreedyWithoutCache(model, prompt, 12), cached);
+    }
+
+    [Theory]
+    [MemberData(nameof(Families))]
+    public void Step_logits_with_a_cache_equal_the_full_forward(string family)
+    {
+        var model = Build(family);
+        using var module = (nn.Module)model;
+        using var _ = no_grad();
+        using var ids = tensor(new long[] { 1, 2, 3, 4, 5, 6 }).unsqueeze(0);
+        using var full = model.Forward(ids, null);                                  // (1, 6, vocab)
+        using var cache = new KvCache(model.LayerCount);
+        using var first = model.Forward(ids.narrow(1, 0, 4), cache);                // prompt of 4
+        using var fifth = model.Forward(ids.narrow(1, 4, 1), cache);
+        using var sixth = model.Forward(ids.narrow(1, 5, 1), cache);
+        TensorAssert.Close(full.narrow(1, 0, 4), first, 1e-5);
+        TensorAssert.Close(full.narrow(1, 4, 1), fifth, 1e-5);
+        TensorAssert.Close(full.narrow(1, 5, 1), sixth, 1e-5);
+        Assert.Equal(6, cache.Length);
+    }
+
+    [Fact]
+    public void Top_p_samples_only_from_the_nucleus_in_proportion()
+    {
+        // Probabilities 0.5, 0.3, 0.15, 0.05: top-p 0.7 keeps the first two, renormalised to 0.625 / 0.375.
+        float[] logits = [MathF.Log(0.5f), MathF.Log(0.3f), MathF.Log(0.15f), MathF.Log(0.05f)];
+        var options = new GenerationOptions(Temperature: 1, TopP: 0.7);
+        var random = new Random(121);
+        var counts = new int[4];
+        for (int i = 0; i < 20_000; i++) counts[TextGeneration.Choose(logits, options, random)]++;
+        Assert.Equal(0, counts[2] + counts[3]);
+        Assert.InRange(counts[0] / 20_000.0, 0.61, 0.64);
+    }
+
+    [Fact]
+    public void Sampling_repeats_with_its_seed_and_bad_options_are_refused()
+    {
+        var model = Build("llama");
+        using var module = (nn.Module)model;
+        var options = new GenerationOptions(MaxNewTokens: 10, Temperature: 0.8, TopP: 0.9, Seed: 7);
+        Assert.Equal(TextGeneration.Generate(model, [1, 2], options), TextGeneration.Generate(model, [1, 2], options));
+        Assert.Throws<ArgumentException>(() => TextGeneration.Generate(model, [1], options with { TopP = 0 }));
+    }
+}
