@@ -38,6 +38,7 @@ public static class Program
                 "demo" => DemoCommand.Run(ParseDemo(args[1..])),
                 "plan" => PlanCommand.Run(PlanOptions.Parse(args[1..])),
                 "inspect" => InspectCommand.Run(args[1..]),
+                "measure-step" => MeasureStepCommand.Run(args[1..]),     // used by the planner's tests; see the class
                 _ => throw new UsageException($"unknown command '{args[0]}'"),
             };
         }
