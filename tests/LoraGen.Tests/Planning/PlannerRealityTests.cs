@@ -99,8 +99,8 @@ public class PlannerRealityTests(ITestOutputHelper output)
     /// <summary>
     /// The measurement runs in a process of its own (`loragen measure-step`, method described there): in this
     /// process, the heap left by other tests would absorb the step's allocations and hide them. QLoRA is not
-    /// in this check: its process keeps about 150 MB more after its first step than the plan accounts for
-    /// (measured −17.7%), a gap not explained yet.
+    /// in this check (measured −17.7%): TorchSharp's custom autograd functions release their input tensors
+    /// only when the GC finalizes the wrappers, so the previous step's activations live on into the next.
     /// </summary>
     [Theory]
     [InlineData(TrainingMethod.Full)]
