@@ -14,10 +14,10 @@ public sealed partial class Gpt2Attention : nn.Module<Tensor, Tensor>
     private nn.Module<Tensor, Tensor> c_proj;
     private readonly int _heads;
 
-    public Gpt2Attention(ModelConfig config) : base(nameof(Gpt2Attention))
+    public Gpt2Attention(ModelConfig config, Device? device = null) : base(nameof(Gpt2Attention))
     {
-        c_attn = nn.Linear(config.HiddenSize, 3L * config.HiddenSize);
-        c_proj = nn.Linear(config.HiddenSize, config.HiddenSize);
+        c_attn = nn.Linear(config.HiddenSize, 3L * config.HiddenSize, device: device);
+        c_proj = nn.Linear(config.HiddenSize, config.HiddenSize, device: device);
         _heads = config.Heads;
         RegisterComponents();
     }

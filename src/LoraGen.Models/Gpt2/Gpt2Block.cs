@@ -13,12 +13,12 @@ public sealed partial class Gpt2Block : nn.Module<Tensor, Tensor>
     private LayerNorm ln_2;
     private Gpt2Mlp mlp;
 
-    public Gpt2Block(ModelConfig config, double eps) : base(nameof(Gpt2Block))
+    public Gpt2Block(ModelConfig config, double eps, Device? device = null) : base(nameof(Gpt2Block))
     {
-        ln_1 = nn.LayerNorm(config.HiddenSize, eps);
-        attn = new Gpt2Attention(config);
-        ln_2 = nn.LayerNorm(config.HiddenSize, eps);
-        mlp = new Gpt2Mlp(config.HiddenSize, config.IntermediateSize);
+        ln_1 = nn.LayerNorm(config.HiddenSize, eps, device: device);
+        attn = new Gpt2Attention(config, device);
+        ln_2 = nn.LayerNorm(config.HiddenSize, eps, device: device);
+        mlp = new Gpt2Mlp(config.HiddenSize, config.IntermediateSize, device);
         RegisterComponents();
     }
 

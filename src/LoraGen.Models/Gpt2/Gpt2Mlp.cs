@@ -8,10 +8,10 @@ public sealed partial class Gpt2Mlp : nn.Module<Tensor, Tensor>
     private nn.Module<Tensor, Tensor> c_fc;
     private nn.Module<Tensor, Tensor> c_proj;
 
-    public Gpt2Mlp(long hidden, long inner) : base(nameof(Gpt2Mlp))
+    public Gpt2Mlp(long hidden, long inner, Device? device = null) : base(nameof(Gpt2Mlp))
     {
-        c_fc = nn.Linear(hidden, inner);
-        c_proj = nn.Linear(inner, hidden);
+        c_fc = nn.Linear(hidden, inner, device: device);
+        c_proj = nn.Linear(inner, hidden, device: device);
         RegisterComponents();
     }
 

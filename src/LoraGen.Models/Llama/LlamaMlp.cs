@@ -9,11 +9,11 @@ public sealed partial class LlamaMlp : nn.Module<Tensor, Tensor>
     private nn.Module<Tensor, Tensor> up_proj;
     private nn.Module<Tensor, Tensor> down_proj;
 
-    public LlamaMlp(long hidden, long intermediate) : base(nameof(LlamaMlp))
+    public LlamaMlp(long hidden, long intermediate, Device? device = null) : base(nameof(LlamaMlp))
     {
-        gate_proj = nn.Linear(hidden, intermediate, hasBias: false);
-        up_proj = nn.Linear(hidden, intermediate, hasBias: false);
-        down_proj = nn.Linear(intermediate, hidden, hasBias: false);
+        gate_proj = nn.Linear(hidden, intermediate, hasBias: false, device: device);
+        up_proj = nn.Linear(hidden, intermediate, hasBias: false, device: device);
+        down_proj = nn.Linear(intermediate, hidden, hasBias: false, device: device);
         RegisterComponents();
     }
 

@@ -9,9 +9,9 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     private readonly Parameter weight;
     private readonly double _eps;
 
-    public RmsNorm(long size, double eps = 1e-5) : base(nameof(RmsNorm))
+    public RmsNorm(long size, double eps = 1e-5, Device? device = null) : base(nameof(RmsNorm))
     {
-        weight = new Parameter(ones(size));
+        weight = new Parameter(ones(size, device: device));
         _eps = eps;
         RegisterComponents();
     }

@@ -8,14 +8,14 @@ namespace LoraGen.Models.Llama;
 /// </summary>
 public static class Rotary
 {
-    /// <returns>cos and sin, each (seq, headDim), for positions 0..seq-1.</returns>
-    public static (Tensor Cos, Tensor Sin) Tables(long seq, long headDim, double theta, Device device)
+    /// <returns>cos and sin, each (seq, headDim), for positions 0..seq-1, computed in fp32 and given in <paramref name="dtype"/>.</returns>
+    public static (Tensor Cos, Tensor Sin) Tables(long seq, long headDim, double theta, Device device, ScalarType dtype = ScalarType.Float32)
     {
         using var scope = NewDisposeScope();
         var inverse = pow(theta, arange(0, headDim, 2, dtype: float32, device: device) / -headDim);   // (d/2,)
         var angles = outer(arange(seq, dtype: float32, device: device), inverse);                     // (seq, d/2)
         var both = cat([angles, angles], -1);                                                         // (seq, d)
-        return (both.cos().MoveToOuterDisposeScope(), both.sin().MoveToOuterDisposeScope());
+        return (both.cos().to(dtype).MoveToOuterDisposeScope(), both.sin().to(dtype).MoveToOuterDisposeScope());
     }
 
     /// <param name="x">(batch, heads, seq, headDim)</param>

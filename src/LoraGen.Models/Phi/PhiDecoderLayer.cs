@@ -12,11 +12,11 @@ public sealed partial class PhiDecoderLayer : nn.Module<Tensor, Tensor>
     private PhiMlp mlp;
     private LayerNorm input_layernorm;
 
-    public PhiDecoderLayer(ModelConfig config, double ropeTheta, double eps) : base(nameof(PhiDecoderLayer))
+    public PhiDecoderLayer(ModelConfig config, double ropeTheta, double eps, Device? device = null) : base(nameof(PhiDecoderLayer))
     {
-        self_attn = new PhiAttention(config, ropeTheta);
-        mlp = new PhiMlp(config.HiddenSize, config.IntermediateSize);
-        input_layernorm = nn.LayerNorm(config.HiddenSize, eps);
+        self_attn = new PhiAttention(config, ropeTheta, device);
+        mlp = new PhiMlp(config.HiddenSize, config.IntermediateSize, device);
+        input_layernorm = nn.LayerNorm(config.HiddenSize, eps, device: device);
         RegisterComponents();
     }
 

@@ -9,10 +9,10 @@ public sealed partial class PhiMlp : nn.Module<Tensor, Tensor>
     private nn.Module<Tensor, Tensor> fc1;
     private nn.Module<Tensor, Tensor> fc2;
 
-    public PhiMlp(long hidden, long intermediate) : base(nameof(PhiMlp))
+    public PhiMlp(long hidden, long intermediate, Device? device = null) : base(nameof(PhiMlp))
     {
-        fc1 = nn.Linear(hidden, intermediate);
-        fc2 = nn.Linear(intermediate, hidden);
+        fc1 = nn.Linear(hidden, intermediate, device: device);
+        fc2 = nn.Linear(intermediate, hidden, device: device);
         RegisterComponents();
     }
 

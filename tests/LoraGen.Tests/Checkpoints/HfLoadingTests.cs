@@ -44,6 +44,11 @@ public sealed class HfLoadingTests : IDisposable
         using var expected = original.forward(ids);
         using var actual = loaded.forward(ids);
         TensorAssert.BitwiseEqual(expected, actual);
+
+        using var inBf16 = HfModels.Load(_folder.FullName, ScalarType.BFloat16);          // the dtype chosen at load
+        Assert.All(inBf16.parameters(), p => Assert.Equal(ScalarType.BFloat16, p.dtype));
+        using var bf16Logits = inBf16.forward(ids);
+        TensorAssert.Close(expected, bf16Logits, 0.1);                                      // bf16 arithmetic: ~1e-2
         foreach (var (_, t) in tensors) t.Dispose();
     }
 
