@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace LoraGen.Models.Gpt2;
 
 /// <summary>x + attn(ln_1(x)), then + mlp(ln_2(·)).</summary>
-public sealed partial class Gpt2Block : nn.Module<Tensor, Tensor>
+public sealed partial class Gpt2Block : nn.Module<Tensor, Tensor>, ICachedBlock
 {
     private LayerNorm ln_1;
     private Gpt2Attention attn;

@@ -35,14 +35,7 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>
         using var positions = arange(past, past + ids.shape[1], device: ids.device);
         using var tokens = wte.forward(ids);
         using var places = wpe.forward(positions);
-        var x = tokens + places;
-        for (int i = 0; i < h.Count; i++)
-        {
-            var next = h[i].Forward(x, cache, i);
-            x.Dispose();
-            x = next;
-        }
-        cache?.Advance(ids.shape[1]);
-        using (x) return ln_f.forward(x);
+        using var x = DecoderStack.Run(tokens + places, h, cache);
+        return ln_f.forward(x);
     }
 }

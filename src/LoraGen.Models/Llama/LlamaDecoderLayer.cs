@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace LoraGen.Models.Llama;
 
 /// <summary>Pre-norm block: x + attn(norm(x)), then + mlp(norm(·)).</summary>
-public sealed partial class LlamaDecoderLayer : nn.Module<Tensor, Tensor>
+public sealed partial class LlamaDecoderLayer : nn.Module<Tensor, Tensor>, ICachedBlock
 {
     private LlamaAttention self_attn;
     private LlamaMlp mlp;

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace LoraGen.Models.Phi;
 
 /// <summary>Parallel block: x + attn(norm(x)) + mlp(norm(x)), one LayerNorm for both.</summary>
-public sealed partial class PhiDecoderLayer : nn.Module<Tensor, Tensor>
+public sealed partial class PhiDecoderLayer : nn.Module<Tensor, Tensor>, ICachedBlock
 {
     private PhiAttention self_attn;
     private PhiMlp mlp;

@@ -26,14 +26,7 @@ public sealed partial class PhiModel : nn.Module<Tensor, Tensor>
     /// <summary>For tokens that follow those in <paramref name="cache"/>, which is extended by them.</summary>
     public Tensor Forward(Tensor ids, KvCache? cache)
     {
-        var h = embed_tokens.forward(ids);
-        for (int i = 0; i < layers.Count; i++)
-        {
-            var next = layers[i].Forward(h, cache, i);
-            h.Dispose();
-            h = next;
-        }
-        cache?.Advance(ids.shape[1]);
-        using (h) return final_layernorm.forward(h);
+        using var h = DecoderStack.Run(embed_tokens.forward(ids), layers, cache);
+        return final_layernorm.forward(h);
     }
 }

@@ -3,30 +3,14 @@ using static TorchSharp.torch;
 
 namespace LoraGen.Tests.Checkpoints;
 
-[Collection(nameof(Planning.ConsoleOutput))]
+[Collection(nameof(ConsoleOutput))]
 public sealed class InspectCommandTests : IDisposable
 {
     private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("loragen-inspect-");
 
     public void Dispose() => _folder.Delete(recursive: true);
 
-    private static (int Exit, string Out, string Error) Run(params string[] args)
-    {
-        var (stdout, stderr) = (Console.Out, Console.Error);
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        Console.SetOut(output);
-        Console.SetError(error);
-        try
-        {
-            return (LoraGen.Cli.Program.Main(args), output.ToString(), error.ToString());
-        }
-        finally
-        {
-            Console.SetOut(stdout);
-            Console.SetError(stderr);
-        }
-    }
+    private static (int Exit, string Out, string Error) Run(params string[] args) => CliRunner.Run(args);
 
     [Fact]
     public void Lists_the_tensors_of_a_file()

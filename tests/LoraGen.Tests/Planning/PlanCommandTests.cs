@@ -2,30 +2,11 @@ using System.Text.Json;
 
 namespace LoraGen.Tests.Planning;
 
-[CollectionDefinition(nameof(ConsoleOutput), DisableParallelization = true)]
-public sealed class ConsoleOutput;
-
 /// <summary>The `loragen plan` contract: JSON fields, exit code 2 with a message naming the field on bad input.</summary>
 [Collection(nameof(ConsoleOutput))]
 public class PlanCommandTests
 {
-    private static (int Exit, string Out, string Error) Run(params string[] args)
-    {
-        var (stdout, stderr) = (Console.Out, Console.Error);
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        Console.SetOut(output);
-        Console.SetError(error);
-        try
-        {
-            return (LoraGen.Cli.Program.Main(args), output.ToString(), error.ToString());
-        }
-        finally
-        {
-            Console.SetOut(stdout);
-            Console.SetError(stderr);
-        }
-    }
+    private static (int Exit, string Out, string Error) Run(params string[] args) => CliRunner.Run(args);
 
     [Fact]
     public void Json_carries_peft_counts_and_every_memory_figure_in_bytes()

@@ -1,0 +1,31 @@
+using static TorchSharp.torch;
+
+namespace LoraGen.Models.Attention;
+
+/// <summary>A decoder block that can continue from a key/value cache.</summary>
+public interface ICachedBlock
+{
+    /// <param name="x">(batch, new, hidden)</param>
+    /// <param name="layer">This block's index in the cache.</param>
+    Tensor Forward(Tensor x, KvCache? cache, int layer);
+}
+
+/// <summary>Runs the blocks of a decoder in order, freeing each hidden state once the next exists.</summary>
+public static class DecoderStack
+{
+    /// <param name="hidden">(batch, new, hidden), consumed.</param>
+    /// <returns>(batch, new, hidden) after the last block; the cache, when given, advanced by the new tokens.</returns>
+    public static Tensor Run(Tensor hidden, IEnumerable<ICachedBlock> blocks, KvCache? cache)
+    {
+        long tokens = hidden.shape[1];
+        int layer = 0;
+        foreach (var block in blocks)
+        {
+            var next = block.Forward(hidden, cache, layer++);
+            hidden.Dispose();
+            hidden = next;
+        }
+        cache?.Advance(tokens);
+        return hidden;
+    }
+}
