@@ -215,4 +215,42 @@ public class DiagnosticTests
         var (_, output, _) = GeneratorHarness.Generate(compilation);
         GeneratorHarness.AssertNoErrors(output);
     }
+
+    [Fact]
+    public void The_README_example_compiles_without_diagnostics()
+    {
+        var compilation = GeneratorHarness.Compile(Sources.Usings + """
+            public sealed partial class Attention : Module<Tensor, Tensor>
+            {
+                [LoraTarget(r: 16, alpha: 32)] private Module<Tensor, Tensor> q_proj = Linear(64, 64);
+                private Module<Tensor, Tensor> k_proj = Linear(64, 16);
+                [LoraTarget(r: 16, alpha: 32, Dropout = 0.05, UseDora = true)] private Module<Tensor, Tensor> v_proj = Linear(64, 16);
+                private Module<Tensor, Tensor> o_proj = Linear(64, 64);
+                public Attention() : base("attn") => RegisterComponents();
+                public override Tensor forward(Tensor x) => x;
+            }
+            public sealed partial class DecoderLayer : Module<Tensor, Tensor>
+            {
+                private Attention self_attn = new();
+                private Module<Tensor, Tensor> gate_proj = Linear(64, 128);
+                private Module<Tensor, Tensor> up_proj = Linear(64, 128);
+                private Module<Tensor, Tensor> down_proj = Linear(128, 64);
+                public DecoderLayer() : base("layer") => RegisterComponents();
+                public override Tensor forward(Tensor x) => x;
+            }
+            [LoraTarget(r: 16, alpha: 32, Modules = ["k_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])]
+            public sealed partial class TinyLlama : Module<Tensor, Tensor>
+            {
+                private Embedding embed_tokens = Embedding(100, 64);
+                private ModuleList<DecoderLayer> layers = new(new DecoderLayer());
+                private Module<Tensor, Tensor> lm_head = Linear(64, 100);
+                public TinyLlama() : base("llama") => RegisterComponents();
+                public override Tensor forward(Tensor x) => x;
+            }
+            """);
+        Assert.Empty(GeneratorHarness.Analyze(compilation));
+        var (sources, output, _) = GeneratorHarness.Generate(compilation);
+        GeneratorHarness.AssertNoErrors(output);
+        Assert.Contains(sources, s => s.SourceText.ToString().Contains("\"layers.{i}.self_attn.v_proj\", 16, 32, 2, true"));
+    }
 }
