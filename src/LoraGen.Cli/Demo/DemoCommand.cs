@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using LoraGen.Checkpoints;
 using LoraGen.Devices;
 using LoraGen.Layers;
 using LoraGen.Planning;
@@ -11,7 +12,8 @@ namespace LoraGen.Cli.Demo;
 /// <summary>
 /// `loragen demo`: an end-to-end LoRA run on CPU in seconds. A "pretrained" MLP is frozen; the task is
 /// a teacher whose every layer differs from it by a rank-4 update, exactly what LoRA can learn. The run
-/// prints peft's parameter line, the loss falling, and checks that merged equals unmerged.
+/// prints peft's parameter line and the loss falling, saves the adapter in peft's format and reloads it into a
+/// fresh model, and checks that merged equals unmerged.
 /// </summary>
 internal static class DemoCommand
 {
@@ -64,6 +66,7 @@ internal static class DemoCommand
         model.eval();
         using var probe = randn(256, options.Width, device: device);
         using var unmerged = model.forward(probe);
+        double reloadError = SaveAndReload(adapted, options, device, probe, unmerged);
         model.MergeLora(safe: true);
         using var merged = model.forward(probe);
         double mergeError = (merged - unmerged).abs().max().item<float>();
@@ -79,9 +82,39 @@ internal static class DemoCommand
             foreach (var layer in adapted)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  {layer.GetName()}: requantization error of the last merge/unmerge: relative rms {layer.LastMergeError!.RelativeRms:P2}, max {layer.LastMergeError.MaxAbs:E2}"));
-        bool ok = frozen && lastLoss < firstLoss / 10 && mergeOk;
+        bool ok = frozen && lastLoss < firstLoss / 10 && mergeOk && reloadError == 0;
         Console.WriteLine(ok ? "demo: OK" : "demo: FAILED (see the figures above)");
         return ok ? 0 : 1;
+    }
+
+    /// <summary>
+    /// Saves the trained adapter in peft's format, loads it into a fresh copy of the pretrained model (same
+    /// seed, so the same base weights) and returns the largest output difference: 0 when the files are complete.
+    /// </summary>
+    private static double SaveAndReload(IReadOnlyList<LoraLinear> adapted, DemoOptions options, Device device, Tensor probe, Tensor expected)
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"loragen-demo-adapter-{Environment.ProcessId}");
+        try
+        {
+            PeftAdapter.Save(folder, adapted, baseModel: "loragen-demo-mlp");
+            long bytes = new FileInfo(Path.Combine(folder, PeftAdapter.WeightsFile)).Length;
+            manual_seed(options.Seed);
+            using var fresh = new DemoMlp(options.Width, 2 * options.Width, options.Width);
+            fresh.to(device);
+            var layers = fresh.ApplyLora();
+            if (options.QLora) fresh.QuantizeBase();
+            fresh.eval();
+            PeftAdapter.Load(folder, layers);
+            using var reloaded = fresh.forward(probe);
+            double error = (reloaded - expected).abs().max().item<float>();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"adapter saved in peft's format ({PeftAdapter.ConfigFile} + {PeftAdapter.WeightsFile}, {bytes:N0} bytes) and loaded into a fresh model: max |diff| = {error:E2}"));
+            return error;
+        }
+        finally
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
     }
 
     /// <summary>The frozen base weight as stored: fp32, or the packed 4-bit codes.</summary>
