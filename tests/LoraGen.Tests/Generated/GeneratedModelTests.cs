@@ -204,11 +204,13 @@ public class GeneratedModelTests
         model.MergeLora(safe: true);
         Assert.True(model.IsLoraMerged);
         using var merged = model.forward(probe);
-        TensorAssert.Close(unmerged, merged, 5e-5);   // fp32 rounding, compounded over 12 merged layers in sequence
+        // fp32 rounding, compounded over 12 merged layers in sequence: relative to the size of the logits.
+        double tolerance = 1e-5 * Math.Max(1, unmerged.abs().max().item<float>());
+        TensorAssert.Close(unmerged, merged, tolerance);
         model.UnmergeLora();
         Assert.False(model.IsLoraMerged);
         using var restored = model.forward(probe);
-        TensorAssert.Close(unmerged, restored, 5e-5);
+        TensorAssert.Close(unmerged, restored, tolerance);
     }
 
     [Theory]
