@@ -13,11 +13,11 @@ public sealed partial class Gpt2Block : nn.Module<Tensor, Tensor>, ICachedBlock
     private LayerNorm ln_2;
     private Gpt2Mlp mlp;
 
-    public Gpt2Block(ModelConfig config, double eps, Device? device = null) : base(nameof(Gpt2Block))
+    public Gpt2Block(ModelConfig config, Device? device = null) : base(nameof(Gpt2Block))
     {
-        ln_1 = nn.LayerNorm(config.HiddenSize, eps, device: device);
+        ln_1 = nn.LayerNorm(config.HiddenSize, config.NormEps, device: device);
         attn = new Gpt2Attention(config, device);
-        ln_2 = nn.LayerNorm(config.HiddenSize, eps, device: device);
+        ln_2 = nn.LayerNorm(config.HiddenSize, config.NormEps, device: device);
         mlp = new Gpt2Mlp(config.HiddenSize, config.IntermediateSize, device);
         RegisterComponents();
     }

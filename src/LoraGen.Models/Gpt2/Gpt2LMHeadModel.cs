@@ -13,12 +13,12 @@ public sealed partial class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausal
 {
     private Gpt2Model transformer;
 
-    public Gpt2LMHeadModel(ModelConfig config, double eps = 1e-5, Device? device = null) : base(nameof(Gpt2LMHeadModel))
+    public Gpt2LMHeadModel(ModelConfig config, Device? device = null) : base(nameof(Gpt2LMHeadModel))
     {
         if (config.Family != ModelFamily.Gpt2)
             throw new ArgumentException($"Gpt2LMHeadModel builds model_type gpt2; got '{config.ModelType}'.", nameof(config));
         Config = config;
-        transformer = new Gpt2Model(config, eps, device);
+        transformer = new Gpt2Model(config, device);
         RegisterComponents();
     }
 

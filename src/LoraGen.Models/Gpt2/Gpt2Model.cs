@@ -13,12 +13,12 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>
     private ModuleList<Gpt2Block> h = new();
     private LayerNorm ln_f;
 
-    public Gpt2Model(ModelConfig config, double eps, Device? device = null) : base(nameof(Gpt2Model))
+    public Gpt2Model(ModelConfig config, Device? device = null) : base(nameof(Gpt2Model))
     {
         wte = nn.Embedding(config.VocabSize, config.HiddenSize, device: device);
         wpe = nn.Embedding(config.MaxPositions, config.HiddenSize, device: device);
-        for (int i = 0; i < config.Layers; i++) h.Add(new Gpt2Block(config, eps, device));
-        ln_f = nn.LayerNorm(config.HiddenSize, eps, device: device);
+        for (int i = 0; i < config.Layers; i++) h.Add(new Gpt2Block(config, device));
+        ln_f = nn.LayerNorm(config.HiddenSize, config.NormEps, device: device);
         RegisterComponents();
     }
 

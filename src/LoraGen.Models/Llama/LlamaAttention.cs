@@ -12,9 +12,8 @@ public sealed partial class LlamaAttention : nn.Module<Tensor, Tensor>
     private nn.Module<Tensor, Tensor> v_proj;
     private nn.Module<Tensor, Tensor> o_proj;
     private readonly ModelConfig _config;
-    private readonly double _ropeTheta;
 
-    public LlamaAttention(ModelConfig config, double ropeTheta, Device? device = null) : base(nameof(LlamaAttention))
+    public LlamaAttention(ModelConfig config, Device? device = null) : base(nameof(LlamaAttention))
     {
         bool bias = config.Family == ModelFamily.Qwen2;
         q_proj = nn.Linear(config.HiddenSize, config.HiddenSize, hasBias: bias, device: device);
@@ -22,7 +21,6 @@ public sealed partial class LlamaAttention : nn.Module<Tensor, Tensor>
         v_proj = nn.Linear(config.HiddenSize, config.KvDim, hasBias: bias, device: device);
         o_proj = nn.Linear(config.HiddenSize, config.HiddenSize, hasBias: false, device: device);
         _config = config;
-        _ropeTheta = ropeTheta;
         RegisterComponents();
     }
 
@@ -39,7 +37,7 @@ public sealed partial class LlamaAttention : nn.Module<Tensor, Tensor>
         var q = q_proj.forward(x).view(batch, seq, heads, d).transpose(1, 2);        // (b, heads, s, d)
         var k = k_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);      // (b, kvHeads, s, d)
         var v = v_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);
-        var (cos, sin) = Rotary.Tables(past + seq, d, _ropeTheta, x.device, x.dtype);
+        var (cos, sin) = Rotary.Tables(past + seq, d, _config.RopeTheta, x.device, x.dtype);
         (cos, sin) = (cos.narrow(0, past, seq), sin.narrow(0, past, seq));          // positions past .. past+s−1
         q = Rotary.Apply(q, cos, sin);
         k = Rotary.Apply(k, cos, sin);

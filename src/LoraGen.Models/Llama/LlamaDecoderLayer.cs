@@ -12,12 +12,12 @@ public sealed partial class LlamaDecoderLayer : nn.Module<Tensor, Tensor>, ICach
     private RmsNorm input_layernorm;
     private RmsNorm post_attention_layernorm;
 
-    public LlamaDecoderLayer(ModelConfig config, double ropeTheta, double normEps, Device? device = null) : base(nameof(LlamaDecoderLayer))
+    public LlamaDecoderLayer(ModelConfig config, Device? device = null) : base(nameof(LlamaDecoderLayer))
     {
-        self_attn = new LlamaAttention(config, ropeTheta, device);
+        self_attn = new LlamaAttention(config, device);
         mlp = new LlamaMlp(config.HiddenSize, config.IntermediateSize, device);
-        input_layernorm = new RmsNorm(config.HiddenSize, normEps, device);
-        post_attention_layernorm = new RmsNorm(config.HiddenSize, normEps, device);
+        input_layernorm = new RmsNorm(config.HiddenSize, config.NormEps, device);
+        post_attention_layernorm = new RmsNorm(config.HiddenSize, config.NormEps, device);
         RegisterComponents();
     }
 

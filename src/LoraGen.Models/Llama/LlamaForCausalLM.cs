@@ -16,12 +16,12 @@ public sealed partial class LlamaForCausalLM : nn.Module<Tensor, Tensor>, ICausa
     private LlamaModel model;
     private nn.Module<Tensor, Tensor>? lm_head;
 
-    public LlamaForCausalLM(ModelConfig config, double ropeTheta = 10000, double normEps = 1e-5, Device? device = null) : base(nameof(LlamaForCausalLM))
+    public LlamaForCausalLM(ModelConfig config, Device? device = null) : base(nameof(LlamaForCausalLM))
     {
         if (config.Family is not (ModelFamily.Llama or ModelFamily.Qwen2))
             throw new ArgumentException($"LlamaForCausalLM builds the Llama family (llama, mistral, qwen2); got model_type '{config.ModelType}'.", nameof(config));
         Config = config;
-        model = new LlamaModel(config, ropeTheta, normEps, device);
+        model = new LlamaModel(config, device);
         if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false, device: device);
         RegisterComponents();
     }

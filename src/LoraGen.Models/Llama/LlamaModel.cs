@@ -12,11 +12,11 @@ public sealed partial class LlamaModel : nn.Module<Tensor, Tensor>
     private ModuleList<LlamaDecoderLayer> layers = new();
     private RmsNorm norm;
 
-    public LlamaModel(ModelConfig config, double ropeTheta, double normEps, Device? device = null) : base(nameof(LlamaModel))
+    public LlamaModel(ModelConfig config, Device? device = null) : base(nameof(LlamaModel))
     {
         embed_tokens = nn.Embedding(config.VocabSize, config.HiddenSize, device: device);
-        for (int i = 0; i < config.Layers; i++) layers.Add(new LlamaDecoderLayer(config, ropeTheta, normEps, device));
-        norm = new RmsNorm(config.HiddenSize, normEps, device);
+        for (int i = 0; i < config.Layers; i++) layers.Add(new LlamaDecoderLayer(config, device));
+        norm = new RmsNorm(config.HiddenSize, config.NormEps, device);
         RegisterComponents();
     }
 

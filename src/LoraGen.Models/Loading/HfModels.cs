@@ -1,4 +1,3 @@
-using System.Text.Json;
 using LoraGen.Checkpoints;
 using LoraGen.Models.Gpt2;
 using LoraGen.Models.Llama;
@@ -17,15 +16,11 @@ public static class HfModels
     {
         string configPath = Path.Combine(folder, "config.json");
         var config = ModelConfigReader.FromFile(configPath);
-        using var json = JsonDocument.Parse(File.ReadAllText(configPath));
-        double Number(string field, double fallback) =>
-            json.RootElement.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : fallback;
-
         nn.Module<Tensor, Tensor> model = config.Family switch
         {
-            ModelFamily.Llama or ModelFamily.Qwen2 => new LlamaForCausalLM(config, Number("rope_theta", 10000), Number("rms_norm_eps", 1e-6)),
-            ModelFamily.Gpt2 => new Gpt2LMHeadModel(config, Number("layer_norm_epsilon", 1e-5)),
-            _ => new PhiForCausalLM(config, Number("rope_theta", 10000), Number("layer_norm_eps", 1e-5)),
+            ModelFamily.Llama or ModelFamily.Qwen2 => new LlamaForCausalLM(config),
+            ModelFamily.Gpt2 => new Gpt2LMHeadModel(config),
+            _ => new PhiForCausalLM(config),
         };
         try
         {

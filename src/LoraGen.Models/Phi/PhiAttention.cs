@@ -13,16 +13,14 @@ public sealed partial class PhiAttention : nn.Module<Tensor, Tensor>
     private nn.Module<Tensor, Tensor> v_proj;
     private nn.Module<Tensor, Tensor> dense;
     private readonly ModelConfig _config;
-    private readonly double _ropeTheta;
 
-    public PhiAttention(ModelConfig config, double ropeTheta, Device? device = null) : base(nameof(PhiAttention))
+    public PhiAttention(ModelConfig config, Device? device = null) : base(nameof(PhiAttention))
     {
         q_proj = nn.Linear(config.HiddenSize, config.HiddenSize, device: device);
         k_proj = nn.Linear(config.HiddenSize, config.KvDim, device: device);
         v_proj = nn.Linear(config.HiddenSize, config.KvDim, device: device);
         dense = nn.Linear(config.HiddenSize, config.HiddenSize, device: device);
         _config = config;
-        _ropeTheta = ropeTheta;
         RegisterComponents();
     }
 
@@ -39,7 +37,7 @@ public sealed partial class PhiAttention : nn.Module<Tensor, Tensor>
         var q = q_proj.forward(x).view(batch, seq, heads, d).transpose(1, 2);        // (b, heads, s, d)
         var k = k_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);
         var v = v_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);
-        var (cos, sin) = Rotary.Tables(past + seq, rotated, _ropeTheta, x.device, x.dtype);
+        var (cos, sin) = Rotary.Tables(past + seq, rotated, _config.RopeTheta, x.device, x.dtype);
         (cos, sin) = (cos.narrow(0, past, seq), sin.narrow(0, past, seq));          // positions past .. past+s−1
         Tensor Rotate(Tensor t) => cat([Rotary.Apply(t.narrow(-1, 0, rotated), cos, sin), t.narrow(-1, rotated, d - rotated)], -1);
         q = Rotate(q);

@@ -12,11 +12,11 @@ public sealed partial class PhiDecoderLayer : nn.Module<Tensor, Tensor>, ICached
     private PhiMlp mlp;
     private LayerNorm input_layernorm;
 
-    public PhiDecoderLayer(ModelConfig config, double ropeTheta, double eps, Device? device = null) : base(nameof(PhiDecoderLayer))
+    public PhiDecoderLayer(ModelConfig config, Device? device = null) : base(nameof(PhiDecoderLayer))
     {
-        self_attn = new PhiAttention(config, ropeTheta, device);
+        self_attn = new PhiAttention(config, device);
         mlp = new PhiMlp(config.HiddenSize, config.IntermediateSize, device);
-        input_layernorm = nn.LayerNorm(config.HiddenSize, eps, device: device);
+        input_layernorm = nn.LayerNorm(config.HiddenSize, config.NormEps, device: device);
         RegisterComponents();
     }
 

@@ -11,12 +11,12 @@ public sealed partial class PhiForCausalLM : nn.Module<Tensor, Tensor>, ICausalL
     private PhiModel model;
     private nn.Module<Tensor, Tensor> lm_head;
 
-    public PhiForCausalLM(ModelConfig config, double ropeTheta = 10000, double eps = 1e-5, Device? device = null) : base(nameof(PhiForCausalLM))
+    public PhiForCausalLM(ModelConfig config, Device? device = null) : base(nameof(PhiForCausalLM))
     {
         if (config.Family != ModelFamily.Phi)
             throw new ArgumentException($"PhiForCausalLM builds model_type phi; got '{config.ModelType}'.", nameof(config));
         LayerCount = config.Layers;
-        model = new PhiModel(config, ropeTheta, eps, device);
+        model = new PhiModel(config, device);
         lm_head = nn.Linear(config.HiddenSize, config.VocabSize, device: device);
         RegisterComponents();
     }

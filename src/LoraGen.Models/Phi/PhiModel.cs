@@ -12,11 +12,11 @@ public sealed partial class PhiModel : nn.Module<Tensor, Tensor>
     private ModuleList<PhiDecoderLayer> layers = new();
     private LayerNorm final_layernorm;
 
-    public PhiModel(ModelConfig config, double ropeTheta, double eps, Device? device = null) : base(nameof(PhiModel))
+    public PhiModel(ModelConfig config, Device? device = null) : base(nameof(PhiModel))
     {
         embed_tokens = nn.Embedding(config.VocabSize, config.HiddenSize, device: device);
-        for (int i = 0; i < config.Layers; i++) layers.Add(new PhiDecoderLayer(config, ropeTheta, eps, device));
-        final_layernorm = nn.LayerNorm(config.HiddenSize, eps, device: device);
+        for (int i = 0; i < config.Layers; i++) layers.Add(new PhiDecoderLayer(config, device));
+        final_layernorm = nn.LayerNorm(config.HiddenSize, config.NormEps, device: device);
         RegisterComponents();
     }
 

@@ -74,7 +74,8 @@ public static class PeftAdapter
         }
         Directory.CreateDirectory(directory);
         SafetensorsWriter.Write(Path.Combine(directory, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
-        WriteAtomically(Path.Combine(directory, ConfigFile), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        var text = System.Text.Encoding.UTF8.GetBytes(config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.Write(Path.Combine(directory, ConfigFile), stream => stream.Write(text));
     }
 
     /// <summary>
@@ -165,11 +166,4 @@ public static class PeftAdapter
         patterns.Where(p => ModulePath.Matches(path, p.Key)).Select(p => (T?)p.Value).FirstOrDefault();
 
     private static string More(string[] keys) => keys.Length > 5 ? $" and {keys.Length - 5} more" : "";
-
-    private static void WriteAtomically(string path, string text)
-    {
-        string temporary = path + $".{Guid.NewGuid():N}.tmp";
-        File.WriteAllText(temporary, text);
-        File.Move(temporary, path, overwrite: true);
-    }
 }

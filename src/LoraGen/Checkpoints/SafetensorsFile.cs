@@ -48,8 +48,6 @@ public sealed class SafetensorsFile : IDisposable
 
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
-    public bool Contains(string name) => _entries.ContainsKey(name);
-
     public SafetensorsEntry Entry(string name) =>
         _entries.TryGetValue(name, out var entry) ? entry : throw CheckpointException.For(Path, name, "not in this file");
 
@@ -58,16 +56,16 @@ public sealed class SafetensorsFile : IDisposable
         if (!File.Exists(path)) throw CheckpointException.For(path, "no such file");
         long length = new FileInfo(path).Length;
         if (length < 8) throw CheckpointException.For(path, $"too short for a safetensors header ({length} bytes)");
-        Span<byte> sizeBytes = stackalloc byte[8];
-        using (var stream = File.OpenRead(path)) stream.ReadExactly(sizeBytes);
-        ulong headerSize = BitConverter.IsLittleEndian ? BitConverter.ToUInt64(sizeBytes) : System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(sizeBytes);
-        if (headerSize > MaxHeaderBytes) throw CheckpointException.For(path, $"header size {headerSize} exceeds the {MaxHeaderBytes}-byte limit");
-        if ((long)headerSize > length - 8) throw CheckpointException.For(path, $"header size {headerSize} runs past the end of the file ({length} bytes)");
-
-        var header = new byte[headerSize];
+        byte[] header;
+        ulong headerSize;
         using (var stream = File.OpenRead(path))
         {
-            stream.Seek(8, SeekOrigin.Begin);
+            Span<byte> sizeBytes = stackalloc byte[8];
+            stream.ReadExactly(sizeBytes);
+            headerSize = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(sizeBytes);
+            if (headerSize > MaxHeaderBytes) throw CheckpointException.For(path, $"header size {headerSize} exceeds the {MaxHeaderBytes}-byte limit");
+            if ((long)headerSize > length - 8) throw CheckpointException.For(path, $"header size {headerSize} runs past the end of the file ({length} bytes)");
+            header = new byte[headerSize];
             stream.ReadExactly(header);
         }
         long dataStart = 8 + (long)headerSize;

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace LoraGen.Checkpoints;
 
-/// <summary>Writes safetensors files atomically: a temporary file beside the target, then a rename over it.</summary>
+/// <summary>Writes safetensors files atomically (<see cref="AtomicFile"/>).</summary>
 public static class SafetensorsWriter
 {
     /// <param name="tensors">Written in this order; names must be unique and non-empty.</param>
@@ -36,31 +36,18 @@ public static class SafetensorsWriter
         var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
         int padding = (8 - json.Length % 8) % 8;                            // the data starts 8-byte aligned
 
-        string directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
-        Directory.CreateDirectory(directory);
-        string temporary = System.IO.Path.Combine(directory, $".{System.IO.Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
-        try
+        AtomicFile.Write(path, stream =>
         {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
+            Span<byte> size = stackalloc byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(size, (ulong)(json.Length + padding));
+            stream.Write(size);
+            stream.Write(json);
+            for (int i = 0; i < padding; i++) stream.WriteByte((byte)' ');
+            foreach (var (_, tensor) in list)
             {
-                Span<byte> size = stackalloc byte[8];
-                System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(size, (ulong)(json.Length + padding));
-                stream.Write(size);
-                stream.Write(json);
-                for (int i = 0; i < padding; i++) stream.WriteByte((byte)' ');
-                foreach (var (_, tensor) in list)
-                {
-                    using var cpu = tensor.detach().cpu().contiguous();
-                    stream.Write(cpu.bytes);
-                }
-                stream.Flush(flushToDisk: true);
+                using var cpu = tensor.detach().cpu().contiguous();
+                stream.Write(cpu.bytes);
             }
-            File.Move(temporary, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
+        });
     }
 }

@@ -32,8 +32,6 @@ public sealed class ShardedCheckpoint : IDisposable
 
     public void ReadInto(string name, Tensor destination) => Owner(name).ReadInto(name, destination);
 
-    public bool Contains(string name) => _owner.ContainsKey(name);
-
     public static ShardedCheckpoint Open(string folder)
     {
         string index = Path.Combine(folder, IndexFile), single = Path.Combine(folder, SingleFile);

@@ -15,10 +15,6 @@ public sealed class ModuleSlots<T> : nn.Module where T : nn.Module
 
     public T this[string key] => (T)_internal_submodules[key];
 
-    public bool Contains(string key) => _internal_submodules.ContainsKey(key);
-
-    public IEnumerable<string> Keys => _internal_submodules.keys();
-
     public void Add(string key, T module) => register_module(key, module);
 
     /// <summary>Removes and disposes the entry.</summary>

@@ -20,9 +20,11 @@ public enum ModelFamily
 /// <param name="ModelType">config.json's model_type (llama, mistral, qwen2, gpt2, phi).</param>
 /// <param name="MaxPositions">Learned position embeddings (GPT-2 only); 0 otherwise.</param>
 /// <param name="RotaryFraction">Share of each head's dimensions that rotary embeddings rotate (Phi: partial_rotary_factor).</param>
+/// <param name="RopeTheta">Rotary base frequency (rope_theta).</param>
+/// <param name="NormEps">The norms' epsilon (rms_norm_eps, layer_norm_epsilon, layer_norm_eps).</param>
 public sealed record ModelConfig(
     string ModelType, ModelFamily Family, int HiddenSize, int IntermediateSize, int Layers, int Heads, int KvHeads,
-    int VocabSize, bool TieWordEmbeddings, int MaxPositions = 0, double RotaryFraction = 1.0)
+    int VocabSize, bool TieWordEmbeddings, int MaxPositions = 0, double RotaryFraction = 1.0, double RopeTheta = 10000, double NormEps = 1e-5)
 {
     public int HeadDim => HiddenSize / Heads;
 

@@ -39,11 +39,13 @@ public static class ModelConfigReader
                 _ => throw new PlanException($"{source}: field '{field}' must be true or false; got {v.GetRawText()}"),
             } : fallback;
 
-        double Fraction(string field, double fallback)
+        double Real(string field, double fallback, double max = double.MaxValue)
         {
             if (!root.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
-            if (v.ValueKind != JsonValueKind.Number || !(v.GetDouble() is > 0 and <= 1))
-                throw new PlanException($"{source}: field '{field}' must be a number in (0, 1]; got {v.GetRawText()}");
+            if (v.ValueKind != JsonValueKind.Number || !(v.GetDouble() > 0 && v.GetDouble() <= max))
+                throw new PlanException(max == double.MaxValue
+                    ? $"{source}: field '{field}' must be a positive number; got {v.GetRawText()}"
+                    : $"{source}: field '{field}' must be a number in (0, {max}]; got {v.GetRawText()}");
             return v.GetDouble();
         }
 
@@ -51,14 +53,17 @@ public static class ModelConfigReader
         {
             "llama" or "mistral" or "qwen2" => new ModelConfig(modelType, modelType == "qwen2" ? ModelFamily.Qwen2 : ModelFamily.Llama,
                 Required("hidden_size"), Required("intermediate_size"), Required("num_hidden_layers"), Required("num_attention_heads"),
-                Optional("num_key_value_heads") ?? Required("num_attention_heads"), Required("vocab_size"), Flag("tie_word_embeddings", false)),
+                Optional("num_key_value_heads") ?? Required("num_attention_heads"), Required("vocab_size"), Flag("tie_word_embeddings", false),
+                RopeTheta: Real("rope_theta", 10000), NormEps: Real("rms_norm_eps", 1e-6)),             // LlamaConfig's defaults
             "gpt2" => new ModelConfig(modelType, ModelFamily.Gpt2,
                 Required("n_embd"), Optional("n_inner") ?? 4 * Required("n_embd"), Required("n_layer"), Required("n_head"), Required("n_head"),
-                Required("vocab_size"), TieWordEmbeddings: true, MaxPositions: Required("n_positions")),
+                Required("vocab_size"), TieWordEmbeddings: true, MaxPositions: Required("n_positions"),
+                NormEps: Real("layer_norm_epsilon", 1e-5)),
             "phi" => new ModelConfig(modelType, ModelFamily.Phi,
                 Required("hidden_size"), Required("intermediate_size"), Required("num_hidden_layers"), Required("num_attention_heads"),
                 Optional("num_key_value_heads") ?? Required("num_attention_heads"), Required("vocab_size"), Flag("tie_word_embeddings", false),
-                RotaryFraction: Fraction("partial_rotary_factor", 0.5)),      // PhiConfig's default
+                RotaryFraction: Real("partial_rotary_factor", 0.5, max: 1),             // PhiConfig's defaults
+                RopeTheta: Real("rope_theta", 10000), NormEps: Real("layer_norm_eps", 1e-5)),
             _ => throw new PlanException($"{source}: model_type '{modelType}' is not supported (supported: {string.Join(", ", SupportedTypes)})"),
         };
         if (config.HiddenSize % config.Heads != 0)

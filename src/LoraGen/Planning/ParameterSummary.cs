@@ -1,4 +1,5 @@
 using System.Globalization;
+using LoraGen.Quantization;
 using static TorchSharp.torch;
 
 namespace LoraGen.Planning;
@@ -7,15 +8,17 @@ namespace LoraGen.Planning;
 public readonly record struct ParameterSummary(long Trainable, long All)
 {
     /// <summary>
-    /// Counts the parameters of a module tree; trainable means <c>requires_grad</c>. A uint8 parameter holds
-    /// packed 4-bit weights (Nf4Linear) and counts two per byte, as peft counts bitsandbytes' Params4bit.
+    /// Counts the parameters of a module tree; trainable means <c>requires_grad</c>. The packed weight of an
+    /// <see cref="Nf4Linear"/> holds two 4-bit values per byte and counts twice, as peft counts bitsandbytes' Params4bit.
     /// </summary>
     public static ParameterSummary Of(nn.Module module)
     {
+        var packed = new HashSet<Tensor>(module.modules().Prepend(module).OfType<Nf4Linear>().Select(q => (Tensor)q.Weight.Packed),
+            ReferenceEqualityComparer.Instance);
         long trainable = 0, all = 0;
         foreach (var (_, parameter) in module.named_parameters())
         {
-            long count = parameter.dtype == ScalarType.Byte ? 2 * parameter.numel() : parameter.numel();
+            long count = packed.Contains(parameter) ? 2 * parameter.numel() : parameter.numel();
             all += count;
             if (parameter.requires_grad) trainable += count;
         }

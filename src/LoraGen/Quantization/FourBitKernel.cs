@@ -17,7 +17,6 @@ internal static unsafe class FourBitKernel
     /// <param name="output">blocks·blockSize floats.</param>
     public static void Dequantize(byte* packed, float* absmax, float[] codebook, float* output, long blocks, int blockSize)
     {
-        var table = codebook;
         long chunk = Math.Max(1, 16384 / blockSize);    // blocks per task: about 64 KB of output
         long tasks = (blocks + chunk - 1) / chunk;
         nint packedAddress = (nint)packed, absmaxAddress = (nint)absmax, outputAddress = (nint)output;
@@ -25,7 +24,7 @@ internal static unsafe class FourBitKernel
         {
             long first = task * chunk, last = Math.Min(blocks, first + chunk);
             for (long block = first; block < last; block++)
-                DequantizeBlock((byte*)packedAddress + block * blockSize / 2, ((float*)absmaxAddress)[block], table,
+                DequantizeBlock((byte*)packedAddress + block * blockSize / 2, ((float*)absmaxAddress)[block], codebook,
                     (float*)outputAddress + block * blockSize, blockSize);
         });
     }

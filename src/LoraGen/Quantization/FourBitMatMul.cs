@@ -21,7 +21,7 @@ internal sealed class FourBitMatMul : autograd.SingleTensorFunction<FourBitMatMu
         var weight = (QuantizedWeight)vars[1];
         ctx.save_data(WeightKey, weight);
         using var _ = no_grad();
-        using var dense = Dense(weight, x);                    // (out, in), not kept
+        using var dense = weight.Dequantize(x.dtype);          // (out, in), freed on return
         return nn.functional.linear(x, dense);
     }
 
@@ -29,31 +29,7 @@ internal sealed class FourBitMatMul : autograd.SingleTensorFunction<FourBitMatMu
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
         var weight = (QuantizedWeight)ctx.get_data(WeightKey);
-        using var dense = Dense(weight, gradOutput);
+        using var dense = weight.Dequantize(gradOutput.dtype);
         return [gradOutput.matmul(dense), null!];
     }
-
-    /// <summary>
-    /// The dense weight in <paramref name="like"/>'s dtype. On the CPU in fp32 it lands in a per-thread
-    /// workspace that grows to the largest layer and is reused, as Unsloth reuses one buffer: allocating
-    /// and freeing a layer-sized buffer per call makes glibc raise its mmap threshold and keep freed
-    /// buffers in a fragmented heap (measured: peak RSS 2x higher).
-    /// </summary>
-    private static Tensor Dense(QuantizedWeight weight, Tensor like)
-    {
-        if (like.device_type != TorchSharp.DeviceType.CPU || like.dtype != ScalarType.Float32 || weight.Packed.device_type != TorchSharp.DeviceType.CPU)
-            return weight.Dequantize(like.dtype);
-        if (_workspace is null || _workspace.numel() < weight.Count)
-        {
-            _workspace?.Dispose();
-            _workspace = empty(weight.Count, dtype: float32);
-            _workspace.DetachFromDisposeScope();
-        }
-        var dense = _workspace.narrow(0, 0, weight.Count).view(weight.Shape);
-        weight.DequantizeInto(dense);
-        return dense;
-    }
-
-    [ThreadStatic]
-    private static Tensor? _workspace;
 }

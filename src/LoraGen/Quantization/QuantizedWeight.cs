@@ -146,15 +146,9 @@ public sealed class QuantizedWeight : IDisposable
         using (dense) return dense.to(dtype);
     }
 
-    /// <summary>
-    /// Writes the dense weight into <paramref name="destination"/>: a contiguous fp32 CPU tensor of
-    /// <see cref="Count"/> elements (any shape), e.g. a reused workspace, so no layer-sized buffer is allocated.
-    /// </summary>
-    public unsafe void DequantizeInto(Tensor destination)
+    /// <summary>The AVX2 kernel writing into <paramref name="destination"/>, (Count,) fp32 on the CPU.</summary>
+    private unsafe void DequantizeInto(Tensor destination)
     {
-        if (destination.dtype != ScalarType.Float32 || destination.numel() != Count || !destination.is_contiguous()
-            || destination.device_type != TorchSharp.DeviceType.CPU || Packed.device_type != TorchSharp.DeviceType.CPU)
-            throw new ArgumentException($"DequantizeInto needs a contiguous fp32 CPU tensor of {Count} elements; got {destination.dtype} [{string.Join(", ", destination.shape)}] on {destination.device}.");
         using var absmax = BlockAbsmax().contiguous();
         fixed (byte* packed = Packed.bytes)
         fixed (byte* scales = absmax.bytes)

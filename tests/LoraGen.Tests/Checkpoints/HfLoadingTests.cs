@@ -28,9 +28,9 @@ public sealed class HfLoadingTests : IDisposable
     [Fact]
     public void A_tiny_Llama_in_HF_layout_bf16_loads_and_gives_the_same_logits()
     {
-        var config = new ModelConfig("llama", ModelFamily.Llama, 32, 64, 2, 4, 2, 60, false);
+        var config = new ModelConfig("llama", ModelFamily.Llama, 32, 64, 2, 4, 2, 60, false, RopeTheta: 500000, NormEps: 1e-6);
         manual_seed(100);
-        using var original = new LlamaForCausalLM(config, ropeTheta: 500000, normEps: 1e-6);
+        using var original = new LlamaForCausalLM(config);
         RoundThroughBf16(original);
         var tensors = original.named_parameters().Select(p => (p.name, p.parameter.to(ScalarType.BFloat16))).ToList();
         SafetensorsWriter.Write(Path.Combine(_folder.FullName, "model.safetensors"), tensors);

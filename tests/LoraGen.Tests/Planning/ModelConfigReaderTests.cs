@@ -10,7 +10,7 @@ public class ModelConfigReaderTests
         var config = ModelConfigReader.FromJson("""
             {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
              "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256, "tie_word_embeddings": false,
-             "rope_theta": 500000.0}
+             "rope_theta": 500000.0, "rms_norm_eps": 1e-5}
             """);
         Assert.Equal(ModelPresets.Get("llama-3-8b"), config);
         Assert.Equal(1024, config.KvDim);
