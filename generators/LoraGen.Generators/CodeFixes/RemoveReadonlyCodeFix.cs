@@ -1,10 +1,6 @@
-using System.Collections.Immutable;
 using System.Composition;
-using System.Linq;
-using System.Threading.Tasks;
 using LoraGen.Generators.Diagnostics;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -13,36 +9,19 @@ namespace LoraGen.Generators.CodeFixes;
 
 /// <summary>LORA006: removes <c>readonly</c> from the target field, keeping its trivia.</summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(RemoveReadonlyCodeFix)), Shared]
-public sealed class RemoveReadonlyCodeFix : CodeFixProvider
+public sealed class RemoveReadonlyCodeFix() : SyntaxCodeFix<FieldDeclarationSyntax>(DiagnosticDescriptors.ReadonlyTarget.Id)
 {
-    public override ImmutableArray<string> FixableDiagnosticIds { get; } = [DiagnosticDescriptors.ReadonlyTarget.Id];
+    protected override string Title(FieldDeclarationSyntax node) => "Remove 'readonly'";
 
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
-
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override SyntaxNode? Rewrite(FieldDeclarationSyntax field)
     {
-        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
-        var field = root?.FindNode(context.Span).AncestorsAndSelf().OfType<FieldDeclarationSyntax>().FirstOrDefault();
-        if (root is null || field is null) return;
-        var index = field.Modifiers.IndexOf(SyntaxKind.ReadOnlyKeyword);
-        if (index < 0) return;
-        context.RegisterCodeFix(
-            CodeAction.Create("Remove 'readonly'",
-                _ => Task.FromResult(context.Document.WithSyntaxRoot(root.ReplaceNode(field, RemoveModifier(field, index)))),
-                nameof(RemoveReadonlyCodeFix)),
-            context.Diagnostics);
-    }
-
-    private static FieldDeclarationSyntax RemoveModifier(FieldDeclarationSyntax field, int index)
-    {
+        int index = field.Modifiers.IndexOf(SyntaxKind.ReadOnlyKeyword);
+        if (index < 0) return null;
         var removed = field.Modifiers[index];
         var modifiers = field.Modifiers.RemoveAt(index);
-        if (index == 0)
-        {
-            // The first token carries the line's indentation: hand it to whatever comes first now.
-            if (modifiers.Count > 0) modifiers = modifiers.Replace(modifiers[0], modifiers[0].WithLeadingTrivia(removed.LeadingTrivia));
-            else return field.WithModifiers(modifiers).WithDeclaration(field.Declaration.WithType(field.Declaration.Type.WithLeadingTrivia(removed.LeadingTrivia)));
-        }
-        return field.WithModifiers(modifiers);
+        if (index > 0) return field.WithModifiers(modifiers);
+        // The first token carries the line's indentation: hand it to whatever comes first now.
+        if (modifiers.Count > 0) return field.WithModifiers(modifiers.Replace(modifiers[0], modifiers[0].WithLeadingTrivia(removed.LeadingTrivia)));
+        return field.WithModifiers(modifiers).WithDeclaration(field.Declaration.WithType(field.Declaration.Type.WithLeadingTrivia(removed.LeadingTrivia)));
     }
 }
