@@ -112,8 +112,7 @@ internal static class QLoraBenchmark
             nn.functional.mse_loss(h, target).backward();
             optimizer.step();
         }
-        var status = File.ReadAllLines("/proc/self/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-        Console.WriteLine("VmHWM_KB=" + status.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+        Console.WriteLine("VmHWM_KB=" + Devices.HostMemory.StatusBytes("VmHWM") / 1024);
         return 0;
     }
 }

@@ -1,7 +1,6 @@
 using System.Globalization;
 using LoraGen.Devices;
 using LoraGen.Injection;
-using LoraGen.Layers;
 using LoraGen.Models.Llama;
 using LoraGen.Planning;
 using static TorchSharp.torch;
@@ -40,13 +39,13 @@ internal static class MeasureStepCommand
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
-        long baseline = StatusKb("VmRSS");
+        long baseline = HostMemory.StatusBytes("VmRSS");
         long peak = TrainSteps(request, measure: true);
-        Console.WriteLine($"measured_bytes={(peak - baseline) * 1024}");
+        Console.WriteLine($"measured_bytes={peak - baseline}");
         return 0;
     }
 
-    /// <returns>VmHWM in kB over the second step.</returns>
+    /// <returns>VmHWM in bytes over the second step.</returns>
     private static long TrainSteps(PlanRequest request, bool measure)
     {
         using var scope = NewDisposeScope();
@@ -54,22 +53,17 @@ internal static class MeasureStepCommand
         using var model = new LlamaForCausalLM(request.Config);
         if (request.Method == TrainingMethod.Qlora) model.QuantizeBase();
         if (request.Method != TrainingMethod.Full)
-            LoraInjector.Apply(model, ((ILoraComposite)model).LoraSlots(""), "default",
-                new LoraClassTarget(Planner.Plan(request).Modules.Select(m => m.Pattern).ToArray(), new LoraConfig(request.Rank, request.Alpha)));
+            LoraInjector.Apply(model, ((ILoraComposite)model).LoraSlots(""), "default", Planner.Plan(request).AdapterTarget());
         using var optimizer = optim.AdamW(model.parameters().Where(p => p.requires_grad), lr: 1e-3);
         var ids = randint(0, request.Config.VocabSize, [request.Batch, request.Sequence]);
         for (int step = 0; step < 2; step++)
         {
-            if (measure && step == 1) File.WriteAllText("/proc/self/clear_refs", "5");
+            if (measure && step == 1) HostMemory.ResetPeak();
             using var stepScope = NewDisposeScope();
             optimizer.zero_grad();
             model.NextTokenLoss(ids).backward();
             optimizer.step();
         }
-        return StatusKb("VmHWM");
+        return HostMemory.StatusBytes("VmHWM");
     }
-
-    private static long StatusKb(string field) =>
-        long.Parse(File.ReadAllLines("/proc/self/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal))
-            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
 }

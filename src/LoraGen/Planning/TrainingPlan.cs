@@ -30,4 +30,9 @@ public sealed record MemoryBreakdown(long Weights, long Gradients, long Optimize
 /// <param name="GpuSet">The smallest set of one common card size that holds <see cref="MemoryBreakdown.Total"/>.</param>
 public sealed record TrainingPlan(
     PlanRequest Request, ParameterSummary Parameters, long BaseParameters, IReadOnlyList<ModuleBreakdown> Modules,
-    MemoryBreakdown Memory, double FlopsPerToken, double FullFlopsPerToken, string GpuSet, string GpuSetCheckpointed);
+    MemoryBreakdown Memory, double FlopsPerToken, double FullFlopsPerToken, string GpuSet, string GpuSetCheckpointed)
+{
+    /// <summary>The planned adapters as a run-time target for <see cref="Injection.LoraInjector.Apply"/>: the module patterns and settings.</summary>
+    public Injection.LoraClassTarget AdapterTarget() =>
+        new(Modules.Select(m => m.Pattern).ToArray(), new Layers.LoraConfig(Request.Rank, Request.Alpha) { UseDora = Request.Method == TrainingMethod.Dora });
+}

@@ -21,9 +21,7 @@ public class PlannerRealityTests(ITestOutputHelper output)
     private static void Apply(LlamaForCausalLM model, TrainingPlan plan)
     {
         if (plan.Request.Method == TrainingMethod.Qlora) model.QuantizeBase();
-        var config = new LoraConfig(plan.Request.Rank, plan.Request.Alpha) { UseDora = plan.Request.Method == TrainingMethod.Dora };
-        var names = plan.Modules.Select(m => m.Pattern).ToArray();
-        LoraInjector.Apply(model, ((ILoraComposite)model).LoraSlots(""), "default", new LoraClassTarget(names, config));
+        LoraInjector.Apply(model, ((ILoraComposite)model).LoraSlots(""), "default", plan.AdapterTarget());
     }
 
     public static TheoryData<string, TrainingMethod, string> Cases => new()
