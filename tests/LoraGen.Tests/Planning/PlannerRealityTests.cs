@@ -97,7 +97,7 @@ public class PlannerRealityTests(ITestOutputHelper output)
     /// <summary>
     /// The measurement runs in a process of its own (`loragen measure-step`, method described there): in this
     /// process, the heap left by other tests would absorb the step's allocations and hide them. QLoRA is not
-    /// in this check (measured −17.7%): TorchSharp's custom autograd functions release their input tensors
+    /// in this check (measured −20.4%): TorchSharp's custom autograd functions release their input tensors
     /// only when the GC finalizes the wrappers, so the previous step's activations live on into the next.
     /// </summary>
     [Theory]
