@@ -47,9 +47,9 @@ internal static class QLoraBenchmark
     /// <summary>
     /// glibc raises its mmap threshold each time a large block is freed, after which freed layer-sized
     /// buffers stay in the heap instead of going back to the OS: peak RSS then measures fragmentation as
-    /// much as the model. So each method runs twice, in a fresh process each time: out of the box (the
-    /// first 4-bit layer fixes the threshold at 128 KB, see <see cref="Devices.HostMemory"/>; LoRA keeps
-    /// glibc's defaults), and with the threshold fixed at 128 KB for both.
+    /// much as the model. So each method runs twice, in a fresh process each time: with glibc's defaults
+    /// (LoraGen never changes them by itself), and after the one call a training program makes,
+    /// <see cref="Devices.HostMemory.FixMmapThreshold"/> (128 KB).
     /// </summary>
     private static void PeakMemory()
     {
@@ -57,7 +57,7 @@ internal static class QLoraBenchmark
         foreach (var fixedThreshold in new[] { false, true })
         {
             long lora = Child("lora", fixedThreshold), qlora = Child("qlora", fixedThreshold);
-            string allocator = fixedThreshold ? "both with the mmap threshold fixed at 128 KB" : "out of the box";
+            string allocator = fixedThreshold ? "after HostMemory.FixMmapThreshold() (128 KB)" : "glibc's defaults";
             Console.WriteLine(SideBySide.Format($"  {allocator}: LoRA (fp32 base) {lora / 1024.0:F0} MB | QLoRA (NF4 base) {qlora / 1024.0:F0} MB | QLoRA/LoRA {(double)qlora / lora:F3}"));
         }
     }
@@ -95,7 +95,7 @@ internal static class QLoraBenchmark
             nn.Module<Tensor, Tensor> baseLayer = dense;
             if (quantize)
             {
-                baseLayer = Nf4Linear.FromLinear(dense, name: $"layers.{i}");
+                baseLayer = FourBitLinear.FromLinear(dense, name: $"layers.{i}");
                 dense.Dispose();                               // only one dense layer exists at a time
             }
             layers.Add(new LoraLinear(baseLayer, new LoraConfig(Rank, 2 * Rank), $"layers.{i}"));

@@ -27,7 +27,7 @@ public static class LoraInjector
             var config = slot.FieldConfig ?? (classTarget is not null && classTarget.Matches(slot.Path) ? classTarget.Config : null);
             if (config is null || slot.Current is null) continue;
             config.Validate($"LoRA target '{slot.Path}'");
-            if (slot.Current is not (Linear or Nf4Linear or LoraLinear))
+            if (slot.Current is not (Linear or FourBitLinear or LoraLinear))
                 throw new InvalidOperationException(
                     $"LoRA target '{slot.Path}' of {root.GetName()} holds a {slot.Current!.GetType().Name}; only Linear layers (dense or 4-bit) can be adapted.");
             targets.Add((slot, config));
@@ -69,7 +69,7 @@ public static class LoraInjector
             switch (slot.Current)
             {
                 case Linear dense:
-                    slot.Replace(Nf4Linear.FromLinear(dense, type, blockSize, doubleQuantize, slot.Path));
+                    slot.Replace(FourBitLinear.FromLinear(dense, type, blockSize, doubleQuantize, slot.Path));
                     dense.Dispose();
                     quantized++;
                     break;
@@ -86,12 +86,30 @@ public static class LoraInjector
     public static IEnumerable<LoraLinear> AdaptedLayers(IEnumerable<LoraSlot> slots) =>
         slots.Select(slot => slot.Current).OfType<LoraLinear>();
 
-    /// <summary>Merges the active adapters of every adapted layer that is not merged yet.</summary>
+    /// <summary>
+    /// Merges the active adapters of every adapted layer that is not merged yet, all or nothing: every layer is
+    /// checked first (with <paramref name="safe"/>, that its merged weight is finite), so a refusal changes no
+    /// layer; should a merge still fail midway, the layers merged before it are unmerged again.
+    /// </summary>
     public static void Merge(IEnumerable<LoraSlot> slots, bool safe = false)
     {
         var layers = AdaptedLayers(slots).Where(layer => !layer.IsMerged).ToArray();
         if (layers.Length == 0) throw new InvalidOperationException("No unmerged LoRA layer to merge; call ApplyLora() first, or the model is merged already.");
-        foreach (var layer in layers) layer.Merge(safe: safe);
+        foreach (var layer in layers) layer.CheckMerge(safe: safe);
+        var merged = new List<LoraLinear>();
+        try
+        {
+            foreach (var layer in layers)
+            {
+                layer.Merge();
+                merged.Add(layer);
+            }
+        }
+        catch
+        {
+            foreach (var layer in merged) layer.Unmerge();
+            throw;
+        }
     }
 
     /// <summary>Unmerges every merged layer.</summary>

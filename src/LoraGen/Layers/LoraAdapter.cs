@@ -4,20 +4,20 @@ using static TorchSharp.torch;
 namespace LoraGen.Layers;
 
 /// <summary>
-/// One named adapter of a <see cref="LoraLinear"/>: a view over the modules the layer registered for it
-/// (under <c>lora_A.{name}</c>, <c>lora_B.{name}</c>, <c>lora_dropout.{name}</c> and, for DoRA,
-/// <c>lora_magnitude_vector.{name}</c>). The layer owns and disposes them.
+/// One named adapter of a <see cref="LoraLinear"/>: its down and up projections (registered by the layer under
+/// <c>lora_A.{name}</c> and <c>lora_B.{name}</c>), its dropout, and how it changes the output and the merged
+/// weight. Two variants: plain LoRA and DoRA (which adds a magnitude per output row). The layer owns and
+/// disposes the modules.
 /// </summary>
-public sealed class LoraAdapter
+public abstract class LoraAdapter
 {
-    internal LoraAdapter(string name, LoraConfig config, Linear a, Linear b, nn.Module<Tensor, Tensor> dropout, DoraMagnitude? magnitude)
+    private protected LoraAdapter(string name, LoraConfig config, Linear a, Linear b, nn.Module<Tensor, Tensor> dropout)
     {
         Name = name;
         Config = config;
         A = a;
         B = b;
         Dropout = dropout;
-        Magnitude = magnitude;
     }
 
     public string Name { get; }
@@ -33,14 +33,66 @@ public sealed class LoraAdapter
     public nn.Module<Tensor, Tensor> Dropout { get; }
 
     /// <summary>DoRA's magnitude vector, or null for plain LoRA.</summary>
-    public DoraMagnitude? Magnitude { get; }
+    public virtual DoraMagnitude? Magnitude => null;
 
     public double Scaling => Config.Scaling;
 
-    /// <summary>ΔW = scaling·B·A, shape (out, in), with gradient flowing to A and B.</summary>
-    public Tensor DeltaWeight()
+    /// <summary>The dtype the adapter's parameters are in and it computes in.</summary>
+    public ScalarType DType => A.weight.dtype;
+
+    /// <summary>ΔW = scaling·B·A, shape (out, in), in the adapter's dtype, with gradient flowing to A and B.</summary>
+    public Tensor DeltaWeight() => DeltaWeight(DType);
+
+    /// <summary>ΔW = scaling·B·A, shape (out, in), computed in <paramref name="dtype"/>.</summary>
+    internal Tensor DeltaWeight(ScalarType dtype)
     {
-        using var product = B.weight.matmul(A.weight);   // (out, r)·(r, in) = (out, in)
-        return product.mul(Scaling);
+        if (dtype == DType)
+        {
+            using var product = B.weight.matmul(A.weight);      // (out, r)·(r, in) = (out, in)
+            return product.mul(Scaling);
+        }
+        using var b = B.weight.to(dtype);
+        using var a = A.weight.to(dtype);
+        using var cast = b.matmul(a);
+        return cast.mul(Scaling);
     }
+
+    /// <summary>The parameters this adapter trains while active (A, B and, for DoRA, m).</summary>
+    internal virtual IEnumerable<Parameter> Parameters()
+    {
+        yield return A.weight;
+        yield return B.weight;
+    }
+
+    /// <summary>peft's <c>set_adapter</c>: an active adapter trains, an inactive one is frozen.</summary>
+    internal void SetTrainable(bool trainable)
+    {
+        foreach (var parameter in Parameters()) parameter.requires_grad = trainable;
+    }
+
+    /// <summary>Adds this adapter's term to the pass's accumulator.</summary>
+    internal abstract void AddTo(AdapterForward pass);
+
+    /// <summary>W ← the weight with this adapter merged, in place; W (out, in) in a working dtype (fp32 or fp64).</summary>
+    internal abstract void MergeInto(Tensor weight);
+
+    /// <summary>The exact inverse of <see cref="MergeInto"/> (up to float rounding), in place.</summary>
+    internal abstract void UnmergeFrom(Tensor weight);
+
+    /// <summary>Drops what a merge kept for its unmerge (DoRA's per-row factor).</summary>
+    internal virtual void ForgetMerge() { }
+
+    /// <summary>
+    /// The input in the adapter's dtype with dropout applied: x itself when neither changes it, else a new
+    /// tensor the caller disposes (see <see cref="ReleaseInput"/>).
+    /// </summary>
+    private protected Tensor DroppedInput(AdapterForward pass) => Dropout.forward(pass.Input(DType));
+
+    private protected static void ReleaseInput(AdapterForward pass, Tensor dropped)
+    {
+        if (!pass.IsSharedInput(dropped)) dropped.Dispose();
+    }
+
+    /// <summary>(out,) L2 norm of each row of an (out, in) matrix.</summary>
+    private protected static Tensor RowNorms(Tensor weight) => linalg.vector_norm(weight, ord: 2, dims: [1]);
 }

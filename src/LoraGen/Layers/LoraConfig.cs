@@ -21,6 +21,12 @@ public sealed record LoraConfig(int R, double Alpha)
 
     public LoraBias Bias { get; init; } = LoraBias.None;
 
+    /// <summary>
+    /// peft's <c>autocast_adapter_dtype</c>: on a 16-bit base (fp16, bf16; dense or quantized from one) the
+    /// adapter is kept in fp32 for stable training. False keeps it in the base's dtype.
+    /// </summary>
+    public bool AutocastAdapterDtype { get; init; } = true;
+
     /// <summary>The factor applied to B·A.</summary>
     public double Scaling => UseRsLora ? Alpha / Math.Sqrt(R) : Alpha / R;
 

@@ -9,11 +9,11 @@ public readonly record struct ParameterSummary(long Trainable, long All)
 {
     /// <summary>
     /// Counts the parameters of a module tree; trainable means <c>requires_grad</c>. The packed weight of an
-    /// <see cref="Nf4Linear"/> holds two 4-bit values per byte and counts twice, as peft counts bitsandbytes' Params4bit.
+    /// <see cref="FourBitLinear"/> holds two 4-bit values per byte and counts twice, as peft counts bitsandbytes' Params4bit.
     /// </summary>
     public static ParameterSummary Of(nn.Module module)
     {
-        var packed = new HashSet<Tensor>(module.modules().Prepend(module).OfType<Nf4Linear>().Select(q => (Tensor)q.Weight.Packed),
+        var packed = new HashSet<Tensor>(module.modules().Prepend(module).OfType<FourBitLinear>().Select(q => (Tensor)q.Weight.Packed),
             ReferenceEqualityComparer.Instance);
         long trainable = 0, all = 0;
         foreach (var (_, parameter) in module.named_parameters())

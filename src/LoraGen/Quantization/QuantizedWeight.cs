@@ -134,6 +134,15 @@ public sealed class QuantizedWeight : IDisposable
         return new QuantizedWeight((long[])shape.Clone(), type, blockSize, packed, absmax, absmaxCodes, absmaxScales, absmaxOffset);
     }
 
+    /// <summary>The tensors that hold the state, in the order <see cref="FromStateTensors"/> takes them back.</summary>
+    internal Tensor[] StateTensors() => DoubleQuantized ? [Packed, AbsmaxCodes!, AbsmaxScales!, AbsmaxOffset!] : [Packed, Absmax!];
+
+    /// <summary>Rebuilds a weight from <see cref="StateTensors"/> of one with the same layout; takes ownership of them.</summary>
+    internal static QuantizedWeight FromStateTensors(long[] shape, QuantType type, int blockSize, IReadOnlyList<Tensor> state) =>
+        state.Count == 4
+            ? FromState(shape, type, blockSize, state[0], null, state[1], state[2], state[3])
+            : FromState(shape, type, blockSize, state[0], state[1], null, null, null);
+
     /// <summary>The dense weight, in <paramref name="dtype"/>, on the codes' device.</summary>
     public Tensor Dequantize(ScalarType dtype = ScalarType.Float32)
     {

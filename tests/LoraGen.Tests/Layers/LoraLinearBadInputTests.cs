@@ -26,7 +26,7 @@ public class LoraLinearBadInputTests
     {
         using var relu = nn.ReLU();
         var error = Assert.Throws<ArgumentException>(() => new LoraLinear(relu, new LoraConfig(4, 8), "act"));
-        Assert.Contains("LoraLinear 'act' can only wrap a Linear (or Nf4Linear) layer; got ReLU", error.Message);
+        Assert.Contains("LoraLinear 'act' can only wrap a Linear (or FourBitLinear) layer; got ReLU", error.Message);
     }
 
     [Theory]

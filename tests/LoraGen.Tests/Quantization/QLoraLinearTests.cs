@@ -14,7 +14,7 @@ public class QLoraLinearTests(ITestOutputHelper output)
     {
         manual_seed(60);
         using var dense = nn.Linear(128, 96);
-        var quantized = Nf4Linear.FromLinear(dense, name: "q_proj");
+        var quantized = FourBitLinear.FromLinear(dense, name: "q_proj");
         var qlora = new LoraLinear(quantized, new LoraConfig(8, 16) { UseDora = dora }, "q_proj");
 
         var reference = nn.Linear(128, 96);
@@ -76,7 +76,7 @@ public class QLoraLinearTests(ITestOutputHelper output)
     public void A_4bit_parameter_counts_as_two_per_byte()
     {
         using var dense = nn.Linear(64, 32);
-        using var quantized = Nf4Linear.FromLinear(dense);
+        using var quantized = FourBitLinear.FromLinear(dense);
         Assert.Equal(new ParameterSummary(0, 64 * 32 + 32), ParameterSummary.Of(quantized));
     }
 

@@ -5,20 +5,20 @@ namespace LoraGen.Quantization;
 
 /// <summary>
 /// A frozen Linear whose weight is stored in 4 bits (NF4 by default, or FP4) and dequantized on the fly to
-/// the input's dtype. The packed codes are registered as the frozen parameter <c>weight</c> (uint8, two codes
-/// per byte; <see cref="Planning.ParameterSummary"/> counts it as two parameters per byte, as peft does for
-/// bitsandbytes' Params4bit); the absmax state is registered as buffers.
+/// the input's dtype: bitsandbytes' <c>Linear4bit</c>. The packed codes are registered as the frozen parameter
+/// <c>weight</c> (uint8, two codes per byte; <see cref="Planning.ParameterSummary"/> counts it as two
+/// parameters per byte, as peft does for bitsandbytes' Params4bit); the absmax state is registered as buffers.
 /// </summary>
-public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
+public sealed class FourBitLinear : nn.Module<Tensor, Tensor>
 {
     private QuantizedWeight _weight;
     private readonly Parameter? _bias;
 
-    private Nf4Linear(QuantizedWeight weight, Parameter? bias, string name) : base(name)
+    private FourBitLinear(QuantizedWeight weight, Parameter? bias, ScalarType dtype, string name) : base(name)
     {
-        Devices.HostMemory.ReturnLayerBuffersToOs();
         _weight = weight;
         _bias = bias;
+        DType = dtype;
         InFeatures = weight.Shape[1];
         OutFeatures = weight.Shape[0];
         RegisterState();
@@ -30,17 +30,23 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Quantizes a Linear's weight; the bias is kept as it is (frozen). The Linear itself is left untouched.</summary>
-    public static Nf4Linear FromLinear(Linear linear, QuantType type = QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true, string name = "linear")
+    public static FourBitLinear FromLinear(Linear linear, QuantType type = QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true, string name = "linear")
     {
         ArgumentNullException.ThrowIfNull(linear);
         var weight = QuantizedWeight.Quantize(linear.weight, type, blockSize, doubleQuantize, name);
         var bias = linear.bias is null ? null : new Parameter(linear.bias.detach().clone(), requires_grad: false);
-        return new Nf4Linear(weight, bias, name);
+        return new FourBitLinear(weight, bias, linear.weight.dtype, name);
     }
 
     public long InFeatures { get; }
 
     public long OutFeatures { get; }
+
+    /// <summary>
+    /// The dtype of the weight this layer was quantized from (bitsandbytes' compute dtype): adapters on it get
+    /// the dtype they would get on that dense weight, so quantizing before or after injection is the same.
+    /// </summary>
+    public ScalarType DType { get; }
 
     public QuantizedWeight Weight => _weight;
 
@@ -50,30 +56,35 @@ public sealed class Nf4Linear : nn.Module<Tensor, Tensor>
     public Tensor DequantizedWeight(ScalarType dtype = ScalarType.Float32) => _weight.Dequantize(dtype);
 
     /// <summary>
-    /// Replaces the stored weight by <paramref name="dense"/> quantized again (how a merge lands in a 4-bit
-    /// base), and returns the rounding error that introduced: peft only warns about it.
+    /// Puts <paramref name="next"/> in place of the stored weight and hands the previous one back undisposed
+    /// (a merge keeps it to restore on unmerge). An autograd graph built before still reads the state it saved.
     /// </summary>
-    public QuantizationError Requantize(Tensor dense)
+    internal QuantizedWeight Swap(QuantizedWeight next)
     {
-        if (!dense.shape.SequenceEqual(_weight.Shape))
-            throw new ArgumentException($"Nf4Linear '{GetName()}': the new weight must have shape [{string.Join(", ", _weight.Shape)}]; got [{string.Join(", ", dense.shape)}].");
-        var next = QuantizedWeight.Quantize(dense, _weight.Type, _weight.BlockSize, _weight.DoubleQuantized, GetName());   // on dense's device
-        var error = next.ErrorAgainst(dense);
-        _weight.Dispose();
+        if (!next.Shape.SequenceEqual(_weight.Shape))
+            throw new ArgumentException($"FourBitLinear '{GetName()}': the new weight must have shape [{string.Join(", ", _weight.Shape)}]; got [{string.Join(", ", next.Shape)}].");
+        var previous = _weight;
         _weight = next;
         RegisterState();
-        return error;
+        return previous;
     }
 
     /// <param name="x">(..., in)</param>
     /// <returns>(..., out)</returns>
     public override Tensor forward(Tensor x)
     {
-        if (x.shape[^1] != InFeatures)
-            throw new ArgumentException($"Nf4Linear '{GetName()}' expects inputs of size {InFeatures} in the last dimension; got [{string.Join(", ", x.shape)}].");
-        var y = FourBitMatMul.apply(x, _weight);
+        var y = ForwardWithoutBias(x);
         if (_bias is null) return y;
         using (y) return y.add(_bias.to(y.dtype));
+    }
+
+    /// <param name="x">(..., in)</param>
+    /// <returns>(..., out) x·Wᵀ in x's dtype.</returns>
+    internal Tensor ForwardWithoutBias(Tensor x)
+    {
+        if (x.shape[^1] != InFeatures)
+            throw new ArgumentException($"FourBitLinear '{GetName()}' expects inputs of size {InFeatures} in the last dimension; got [{string.Join(", ", x.shape)}].");
+        return FourBitMatMul.apply(x, _weight);
     }
 
     protected override void Dispose(bool disposing)
