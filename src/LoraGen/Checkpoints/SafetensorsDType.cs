@@ -24,8 +24,8 @@ public static class SafetensorsDType
         return false;
     }
 
-    public static string NameOf(ScalarType type) =>
-        Table.FirstOrDefault(e => e.Type == type).Name ?? throw new ArgumentException($"dtype {type} has no safetensors name");
+    /// <summary>The safetensors name of <paramref name="type"/>, or null where the format has none (complex types).</summary>
+    public static string? NameOf(ScalarType type) => Table.FirstOrDefault(e => e.Type == type).Name;
 
     public static IEnumerable<string> Names => Table.Select(e => e.Name);
 }

@@ -13,10 +13,11 @@ public static class SafetensorsWriter
     {
         var list = tensors.ToList();
         var names = new HashSet<string>();
-        foreach (var (name, _) in list)
+        foreach (var (name, tensor) in list)
         {
             if (string.IsNullOrEmpty(name) || name == "__metadata__") throw CheckpointException.For(path, name, "is not a valid tensor name");
             if (!names.Add(name)) throw CheckpointException.For(path, name, "given twice");
+            if (SafetensorsDType.NameOf(tensor.dtype) is null) throw CheckpointException.For(path, name, $"has dtype {tensor.dtype}, which safetensors cannot store");
         }
 
         var header = new Dictionary<string, object>();
@@ -27,7 +28,7 @@ public static class SafetensorsWriter
             long bytes = tensor.NumberOfElements * tensor.ElementSize;
             header[name] = new Dictionary<string, object>
             {
-                ["dtype"] = SafetensorsDType.NameOf(tensor.dtype),
+                ["dtype"] = SafetensorsDType.NameOf(tensor.dtype)!,
                 ["shape"] = tensor.shape,
                 ["data_offsets"] = new[] { offset, offset + bytes },
             };

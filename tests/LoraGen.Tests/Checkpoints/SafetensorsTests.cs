@@ -94,10 +94,23 @@ public sealed class SafetensorsTests : IDisposable
         using var good = ones(2);
         SafetensorsWriter.Write(path, [("w", good)]);
         var before = File.ReadAllBytes(path);
-        using var complex = zeros(2, dtype: ScalarType.ComplexFloat32);
-        Assert.ThrowsAny<Exception>(() => SafetensorsWriter.Write(path, [("w", good), ("c", complex)]));
+        // A tensor on the meta device has a shape and a dtype but no data: the header is written, then
+        // copying its bytes fails halfway through the temporary file.
+        using var dataless = empty(2, device: new Device("meta"));
+        var error = Assert.Throws<System.Runtime.InteropServices.ExternalException>(() => SafetensorsWriter.Write(path, [("w", good), ("m", dataless)]));
         Assert.Equal(before, File.ReadAllBytes(path));
         Assert.Single(Directory.GetFiles(_folder.FullName));
+    }
+
+    [Fact]
+    public void A_dtype_safetensors_cannot_store_is_refused_by_name()
+    {
+        string path = PathOf("complex.safetensors");
+        using var good = ones(2);
+        using var complex = zeros(2, dtype: ScalarType.ComplexFloat32);
+        var error = Assert.Throws<CheckpointException>(() => SafetensorsWriter.Write(path, [("w", good), ("c", complex)]));
+        Assert.Equal($"{path}: tensor 'c': has dtype ComplexFloat32, which safetensors cannot store", error.Message);
+        Assert.False(File.Exists(path));
     }
 
     [Fact]

@@ -234,4 +234,51 @@ public class GeneratedModelTests
         Assert.True(last < 0.9 * first, $"QLoRA loss {first} -> {last}");
         Assert.All(model.named_parameters().Where(p => p.parameter.dtype == ScalarType.Byte), p => Assert.False(p.parameter.requires_grad));
     }
+
+    /// <summary>Every parameter and buffer (4-bit codes and their absmax state included).</summary>
+    private static IEnumerable<(string Name, Tensor Tensor)> State(nn.Module model) =>
+        model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(model.named_buffers().Select(b => (b.name, b.buffer)));
+
+    /// <summary>Every adapted layer of the model.</summary>
+    private static LoraLinear[] AdaptedLayers(TinyModel model) =>
+        model.modules().OfType<LoraLinear>().ToArray();
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_refused_model_merge_changes_no_layer(bool quantized)
+    {
+        manual_seed(43);
+        using var model = new TinyModel();
+        if (quantized) model.QuantizeBase();
+        model.ApplyLora();
+        var layers = AdaptedLayers(model);
+        foreach (var layer in layers) Layers.LayerFactory.Randomize(layer, seed: 44);
+        // The last layer's update overflows: a safe merge must refuse before touching the layers before it.
+        var last = layers[^1];
+        using (no_grad()) last.Adapter("default").B.weight.fill_(float.MaxValue);
+        var before = State(model).ToDictionary(p => p.Name, p => p.Tensor.clone());
+
+        var error = Assert.Throws<InvalidOperationException>(() => model.MergeLora(safe: true));
+        Assert.Contains($"LoraLinear '{last.GetName()}'", error.Message);
+        Assert.Contains("non-finite", error.Message);
+        Assert.False(model.IsLoraMerged);
+        Assert.All(layers, layer => Assert.False(layer.IsMerged, $"{layer.GetName()} was merged"));
+        foreach (var (name, tensor) in State(model))
+            TensorAssert.BitwiseEqual(before[name], tensor);
+    }
+
+    [Fact]
+    public void A_model_merge_either_merges_every_layer_or_none_and_the_flag_agrees()
+    {
+        manual_seed(45);
+        using var model = new TinyModel();
+        model.ApplyLora();
+        model.MergeLora(safe: true);
+        Assert.True(model.IsLoraMerged);
+        Assert.All(AdaptedLayers(model), layer => Assert.Equal(["default"], layer.MergedAdapters));
+        Assert.Throws<InvalidOperationException>(() => model.MergeLora());   // nothing left to merge
+        model.UnmergeLora();
+        Assert.All(AdaptedLayers(model), layer => Assert.False(layer.IsMerged));
+    }
 }

@@ -92,4 +92,50 @@ public class LoraLinearAdapterSetTests
         var error = Assert.Throws<KeyNotFoundException>(() => layer.SetActiveAdapters("chat"));
         Assert.Contains("no adapter 'chat' (adapters: default, code)", error.Message);
     }
+
+    /// <summary>The names of the parameters that train, in registration order.</summary>
+    private static string[] Trainable(LoraLinear layer) =>
+        layer.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToArray();
+
+    [Fact]
+    public void Only_the_active_adapters_train_as_with_peft_set_adapter()
+    {
+        using var layer = new LoraLinear(LayerFactory.Base(16, 12), new LoraConfig(4, 8), "fc");
+        layer.AddAdapter("code", new LoraConfig(2, 6) { UseDora = true });
+        Assert.Equal(["lora_A.default.weight", "lora_B.default.weight"], Trainable(layer));
+
+        layer.SetActiveAdapters("code");
+        Assert.Equal(["lora_A.code.weight", "lora_B.code.weight", "lora_magnitude_vector.code.weight"], Trainable(layer));
+
+        layer.SetActiveAdapters("default", "code");
+        Assert.Equal(5, Trainable(layer).Length);
+
+        // A backward pass gives the inactive adapter no gradient, so an optimizer over every parameter leaves it.
+        layer.SetActiveAdapters("default");
+        using var x = randn(3, 16);
+        using (var loss = layer.forward(x).sum()) loss.backward();
+        Assert.Null(layer.Adapter("code").A.weight.grad);
+        Assert.NotNull(layer.Adapter("default").B.weight.grad);
+    }
+
+    [Theory]
+    [InlineData(LoraBias.All)]
+    [InlineData(LoraBias.LoraOnly)]
+    public void The_base_bias_trains_while_an_active_adapter_asks_for_it_and_is_frozen_again_after_deletion(LoraBias mode)
+    {
+        using var layer = new LoraLinear(LayerFactory.Base(16, 12), new LoraConfig(4, 8), "fc");
+        Assert.False(layer.BaseBias!.requires_grad);
+        layer.AddAdapter("biased", new LoraConfig(2, 4) { Bias = mode });
+        Assert.False(layer.BaseBias.requires_grad);           // inactive: nothing of it trains yet
+
+        layer.SetActiveAdapters("default", "biased");
+        Assert.True(layer.BaseBias.requires_grad);
+        layer.SetActiveAdapters("default");
+        Assert.False(layer.BaseBias.requires_grad);
+
+        layer.SetActiveAdapters("biased");
+        layer.DeleteAdapter("biased");
+        Assert.False(layer.BaseBias.requires_grad);
+        Assert.False(layer.BaseLayer.weight.requires_grad);
+    }
 }
