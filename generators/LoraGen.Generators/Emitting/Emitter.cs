@@ -71,10 +71,13 @@ internal static class Emitter
         w.Line("public int QuantizeBase(global::LoraGen.Quantization.QuantType type = global::LoraGen.Quantization.QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true) =>");
         w.Line($"    {Injector}.QuantizeBase((({Composite})this).LoraSlots(\"\"), type, blockSize, doubleQuantize);");
         w.Line();
-        w.Line("/// <summary>Merges the active adapters of every adapted layer into its base weight.</summary>");
+        w.Line("/// <summary>");
+        w.Line("/// Merges the active adapters of every adapted layer into its base weight, all or nothing: every layer is");
+        w.Line("/// checked first (with <paramref name=\"safe\"/>, that its merged weight is finite), so a refusal changes no layer.");
+        w.Line("/// </summary>");
         w.Line($"public void MergeLora(bool safe = false) => {Injector}.Merge((({Composite})this).LoraSlots(\"\"), safe);");
         w.Line();
-        w.Line("/// <summary>Subtracts every merged adapter again: the exact inverse of MergeLora.</summary>");
+        w.Line("/// <summary>Removes every merged adapter again: 4-bit bases get their pre-merge codes back, dense ones subtract (float rounding).</summary>");
         w.Line($"public void UnmergeLora() => {Injector}.Unmerge((({Composite})this).LoraSlots(\"\"));");
         w.Line();
         w.Line("/// <summary>True when every adapted layer is merged.</summary>");

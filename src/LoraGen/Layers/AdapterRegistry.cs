@@ -28,7 +28,7 @@ internal sealed class AdapterRegistry
 
     public bool IsMerged(string name) => _merged.Contains(name);
 
-    public bool TryGet(string name, out LoraAdapter adapter) => _adapters.TryGetValue(name, out adapter!);
+    public bool TryGet(string name, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out LoraAdapter adapter) => _adapters.TryGetValue(name, out adapter);
 
     public void Add(LoraAdapter adapter) => _adapters.Add(adapter.Name, adapter);
 

@@ -291,7 +291,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         if (_base is not DenseBase dense) throw new InvalidOperationException(Describe("already has a 4-bit base"));
         if (IsMerged) throw new InvalidOperationException(Describe("cannot quantize its base while adapters are merged; unmerge first"));
         var quantized = FourBitLinear.FromLinear(dense.Linear, type, blockSize, doubleQuantize, GetName());
-        if (quantized.Bias is not null) quantized.Bias.requires_grad = dense.Linear.bias!.requires_grad;
+        if (quantized.Bias is { } bias && dense.Linear.bias is { } denseBias) bias.requires_grad = denseBias.requires_grad;
         _internal_submodules["base_layer"] = quantized;
         _base = new FourBitBase(quantized);
         dense.Linear.Dispose();

@@ -30,10 +30,13 @@ namespace Demo.Models
         public int QuantizeBase(global::LoraGen.Quantization.QuantType type = global::LoraGen.Quantization.QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true) =>
             global::LoraGen.Injection.LoraInjector.QuantizeBase(((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""), type, blockSize, doubleQuantize);
 
-        /// <summary>Merges the active adapters of every adapted layer into its base weight.</summary>
+        /// <summary>
+        /// Merges the active adapters of every adapted layer into its base weight, all or nothing: every layer is
+        /// checked first (with <paramref name="safe"/>, that its merged weight is finite), so a refusal changes no layer.
+        /// </summary>
         public void MergeLora(bool safe = false) => global::LoraGen.Injection.LoraInjector.Merge(((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""), safe);
 
-        /// <summary>Subtracts every merged adapter again: the exact inverse of MergeLora.</summary>
+        /// <summary>Removes every merged adapter again: 4-bit bases get their pre-merge codes back, dense ones subtract (float rounding).</summary>
         public void UnmergeLora() => global::LoraGen.Injection.LoraInjector.Unmerge(((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""));
 
         /// <summary>True when every adapted layer is merged.</summary>
