@@ -10,8 +10,8 @@ using Microsoft.CodeAnalysis.CSharp.Syntax;
 namespace LoraGen.Generators;
 
 /// <summary>
-/// Turns [LoraTarget] on model classes and layer fields into adapter code: injection, merge/unmerge,
-/// typed accessors and a compile-time plan. Diagnostics come from <see cref="Diagnostics.LoraTargetAnalyzer"/>,
+/// Turns [LoraTarget] on model classes and layer fields, and the [LoraModel] marker, into adapter code:
+/// injection, the model-level adapter API, typed accessors and a compile-time plan. Diagnostics come from <see cref="Diagnostics.LoraTargetAnalyzer"/>,
 /// which runs the same parser, so this pipeline's models stay free of locations and symbols.
 /// </summary>
 [Generator(LanguageNames.CSharp)]
@@ -35,9 +35,18 @@ public sealed class LoraTargetGenerator : IIncrementalGenerator
                     : null)
             .WithTrackingName(TrackingNames.FieldRoots);
 
+        var modelRoots = context.SyntaxProvider.ForAttributeWithMetadataName(
+                KnownTypes.LoraModelAttributeName,
+                static (node, _) => node is ClassDeclarationSyntax,
+                static (ctx, ct) => ModelParser.RootOfModelMarker(ctx.TargetSymbol, ctx.SemanticModel.Compilation) is { } type
+                    ? ModelParser.Parse(type, ctx.SemanticModel.Compilation, DiagnosticSink.Discarding(), ct)
+                    : null)
+            .WithTrackingName(TrackingNames.ModelRoots);
+
         var hosts = classRoots.Collect()
             .Combine(fieldRoots.Collect())
-            .SelectMany(static (roots, _) => MergeHosts(roots.Left.AddRange(roots.Right)))
+            .Combine(modelRoots.Collect())
+            .SelectMany(static (roots, _) => MergeHosts(roots.Left.Left.AddRange(roots.Left.Right).AddRange(roots.Right)))
             .WithTrackingName(TrackingNames.Hosts);
 
         context.RegisterSourceOutput(hosts, static (spc, host) => spc.AddSource(Emitter.HintName(host), Emitter.Emit(host)));

@@ -5,5 +5,6 @@ public static class TrackingNames
 {
     public const string ClassRoots = nameof(ClassRoots);
     public const string FieldRoots = nameof(FieldRoots);
+    public const string ModelRoots = nameof(ModelRoots);
     public const string Hosts = nameof(Hosts);
 }

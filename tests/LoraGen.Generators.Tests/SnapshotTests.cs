@@ -6,6 +6,7 @@ public class SnapshotTests
     [InlineData(nameof(Sources.FieldTargets))]
     [InlineData(nameof(Sources.Llama))]
     [InlineData(nameof(Sources.NestedGeneric))]
+    [InlineData(nameof(Sources.RuntimeOnly))]
     public void Generated_code_matches_the_snapshot_and_compiles(string scenario)
     {
         var source = (string)typeof(Sources).GetField(scenario)!.GetValue(null)!;

@@ -102,4 +102,25 @@ internal static class Sources
             }
         }
         """;
+
+    /// <summary>A model that declares no adapter of its own: run-time adapters only, through [LoraModel].</summary>
+    public const string RuntimeOnly = Usings + """
+        namespace Demo.Runtime;
+
+        [LoraModel]
+        public sealed partial class Classifier : Module<Tensor, Tensor>
+        {
+            private ModuleList<Block> layers = new(new Block(), new Block());
+            private Module<Tensor, Tensor> score = Linear(16, 3);
+            public Classifier() : base(nameof(Classifier)) => RegisterComponents();
+            public override Tensor forward(Tensor x) => score.forward(x);
+        }
+
+        public sealed partial class Block : Module<Tensor, Tensor>
+        {
+            private Module<Tensor, Tensor> fc = Linear(16, 16);
+            public Block() : base(nameof(Block)) => RegisterComponents();
+            public override Tensor forward(Tensor x) => fc.forward(x);
+        }
+        """;
 }

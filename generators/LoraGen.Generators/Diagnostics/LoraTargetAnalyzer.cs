@@ -33,8 +33,7 @@ public sealed class LoraTargetAnalyzer : DiagnosticAnalyzer
             start.RegisterSymbolAction(symbol =>
             {
                 var type = (INamedTypeSymbol)symbol.Symbol;
-                bool annotated = type.GetAttributes().Any(known.IsLoraTarget)
-                                 || type.GetMembers().OfType<IFieldSymbol>().Any(f => f.GetAttributes().Any(known.IsLoraTarget));
+                bool annotated = known.HasLoraTargets(type) || type.GetAttributes().Any(known.IsLoraModel);
                 if (!annotated) return;
                 var diagnostics = new List<Diagnostic>();
                 ModelParser.Parse(type, symbol.Compilation, DiagnosticSink.Collecting(diagnostics), symbol.CancellationToken);

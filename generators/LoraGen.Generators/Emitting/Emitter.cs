@@ -52,17 +52,31 @@ internal static class Emitter
 
     private static void EntryPoints(SourceWriter w, EntrySpec entry)
     {
-        string classTarget = entry.ClassSettings is { } settings && entry.ClassTargetNames.Count > 0
-            ? $"new global::LoraGen.Injection.LoraClassTarget(new string[] {{ {string.Join(", ", entry.ClassTargetNames.Select(Quote))} }}, {Config(settings)})"
-            : "null";
-        w.Line($"private static readonly global::LoraGen.Injection.LoraClassTarget? __loraClassTarget = {classTarget};");
-        w.Line();
+        const string Adapters = "global::LoraGen.Adapters.ModelAdapters";
+        const string LayerList = "global::System.Collections.Generic.IReadOnlyList<" + LoraLinear + ">";
+        const string Parameters = "global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter>";
+        bool compileTime = entry.Plan.Count > 0;
+        if (compileTime)
+        {
+            string classTarget = entry.ClassSettings is { } settings && entry.ClassTargetNames.Count > 0
+                ? $"new global::LoraGen.Injection.LoraClassTarget(new string[] {{ {string.Join(", ", entry.ClassTargetNames.Select(Quote))} }}, {Config(settings)})"
+                : "null";
+            w.Line($"private static readonly global::LoraGen.Injection.LoraClassTarget? __loraClassTarget = {classTarget};");
+            w.Line();
+            w.Line("/// <summary>");
+            w.Line("/// Wraps every LoRA target declared with [LoraTarget] in a LoraLinear (or adds <paramref name=\"adapterName\"/> to it)");
+            w.Line("/// and freezes every other parameter, as peft's get_peft_model does. Applying the same name twice changes nothing.");
+            w.Line("/// </summary>");
+            w.Line($"public {LayerList} ApplyLora(string adapterName = \"default\") =>");
+            w.Line($"    {Injector}.Apply(this, (({Composite})this).LoraSlots(\"\"), adapterName, __loraClassTarget);");
+            w.Line();
+        }
         w.Line("/// <summary>");
-        w.Line("/// Wraps every LoRA target in a LoraLinear (or adds <paramref name=\"adapterName\"/> to it) and freezes every");
-        w.Line("/// other parameter, as peft's get_peft_model does. Applying the same name twice changes nothing.");
+        w.Line("/// peft's get_peft_model / add_adapter with a run-time configuration: adds <paramref name=\"adapterName\"/> to every");
+        w.Line("/// layer <paramref name=\"config\"/> selects. The first adapter becomes active; a later one waits, frozen.");
         w.Line("/// </summary>");
-        w.Line($"public global::System.Collections.Generic.IReadOnlyList<{LoraLinear}> ApplyLora(string adapterName = \"default\") =>");
-        w.Line($"    {Injector}.Apply(this, (({Composite})this).LoraSlots(\"\"), adapterName, __loraClassTarget);");
+        w.Line($"public {LayerList} ApplyLora(global::LoraGen.Adapters.PeftLoraConfig config, string adapterName = \"default\") =>");
+        w.Line($"    {Adapters}.Apply(this, config, adapterName);");
         w.Line();
         w.Line("/// <summary>");
         w.Line("/// QLoRA: replaces the frozen base of every Linear layer (lm_head excepted) by its 4-bit quantization");
@@ -71,22 +85,48 @@ internal static class Emitter
         w.Line("public int QuantizeBase(global::LoraGen.Quantization.QuantType type = global::LoraGen.Quantization.QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true) =>");
         w.Line($"    {Injector}.QuantizeBase((({Composite})this).LoraSlots(\"\"), type, blockSize, doubleQuantize);");
         w.Line();
+        w.Line("/// <summary>peft's set_adapter: computes with exactly these adapters; they train, every other adapter is frozen.</summary>");
+        w.Line($"public void SetActiveAdapters(params string[] adapterNames) => {Adapters}.SetActiveAdapters(this, adapterNames);");
+        w.Line();
+        w.Line("/// <summary>The adapters the model computes with.</summary>");
+        w.Line($"public global::System.Collections.Generic.IReadOnlyList<string> ActiveAdapters => {Adapters}.ActiveAdapters(this);");
+        w.Line();
+        w.Line("/// <summary>peft's disable_adapter(): until disposed, the model computes as its base.</summary>");
+        w.Line($"public global::System.IDisposable DisableAdapters() => {Adapters}.DisableAdapters(this);");
+        w.Line();
+        w.Line("/// <summary>peft's delete_adapter: removes the adapter everywhere; refused while it is merged.</summary>");
+        w.Line($"public void DeleteAdapter(string adapterName) => {Adapters}.DeleteAdapter(this, adapterName);");
+        w.Line();
         w.Line("/// <summary>");
         w.Line("/// Merges the active adapters of every adapted layer into its base weight, all or nothing: every layer is");
         w.Line("/// checked first (with <paramref name=\"safe\"/>, that its merged weight is finite), so a refusal changes no layer.");
         w.Line("/// </summary>");
-        w.Line($"public void MergeLora(bool safe = false) => {Injector}.Merge((({Composite})this).LoraSlots(\"\"), safe);");
+        w.Line($"public void MergeLora(bool safe = false) => {Adapters}.Merge(this, safe);");
         w.Line();
         w.Line("/// <summary>Removes every merged adapter again: 4-bit bases get their pre-merge codes back, dense ones subtract (float rounding).</summary>");
-        w.Line($"public void UnmergeLora() => {Injector}.Unmerge((({Composite})this).LoraSlots(\"\"));");
+        w.Line($"public void UnmergeLora() => {Adapters}.Unmerge(this);");
         w.Line();
-        w.Line("/// <summary>True when every adapted layer is merged.</summary>");
-        w.Line($"public bool IsLoraMerged => {Injector}.IsMerged((({Composite})this).LoraSlots(\"\"));");
+        w.Line("/// <summary>True when every layer with an active adapter is merged.</summary>");
+        w.Line($"public bool IsLoraMerged => {Adapters}.IsMerged(this);");
         w.Line();
-        w.Line("/// <summary>Exactly the trainable parameters (adapters, and biases per bias mode), for the optimizer.</summary>");
-        w.Line("public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> LoraParameters() =>");
-        w.Line("    global::System.Linq.Enumerable.Where(parameters(), p => p.requires_grad);");
+        w.Line("/// <summary>peft's merge_and_unload: merges the active adapters, then puts the plain base layers back.</summary>");
+        w.Line($"public void MergeAndUnload(bool safe = false) => {Adapters}.MergeAndUnload(this, safe);");
         w.Line();
+        w.Line("/// <summary>peft's unload: puts the plain base layers back without merging (merged layers are unmerged first).</summary>");
+        w.Line($"public void Unload() => {Adapters}.Unload(this);");
+        w.Line();
+        w.Line("/// <summary>Exactly the parameters that train (requires_grad): adapters, biases per bias mode, modules_to_save.</summary>");
+        w.Line($"public {Parameters} TrainableParameters() => {Adapters}.TrainableParameters(this);");
+        w.Line();
+        w.Line("/// <summary>The same as <see cref=\"TrainableParameters\"/>, by its earlier name.</summary>");
+        w.Line($"public {Parameters} LoraParameters() => TrainableParameters();");
+        w.Line();
+        w.Line("/// <summary>peft's add_weighted_adapter: a new adapter combining existing ones (linear, cat or svd).</summary>");
+        w.Line("public void AddWeightedAdapter(global::System.Collections.Generic.IReadOnlyList<string> adapters, global::System.Collections.Generic.IReadOnlyList<double> weights, string adapterName,");
+        w.Line("    global::LoraGen.Adapters.AdapterCombination combination = global::LoraGen.Adapters.AdapterCombination.Svd, int? svdRank = null) =>");
+        w.Line("    global::LoraGen.Adapters.WeightedAdapters.Add(this, adapters, weights, adapterName, combination, svdRank);");
+        w.Line();
+        if (!compileTime) return;
         w.Line("/// <summary>The adapted layers as resolved at compile time; <c>{i}</c> stands for a ModuleList index.</summary>");
         w.Open("public static global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Planning.LoraPlanEntry> LoraPlan { get; } = new global::LoraGen.Planning.LoraPlanEntry[]");
         foreach (var item in entry.Plan) w.Line(PlanEntry(item) + ",");

@@ -1,3 +1,4 @@
+using System.Linq;
 using System.Runtime.CompilerServices;
 using Microsoft.CodeAnalysis;
 
@@ -7,10 +8,12 @@ namespace LoraGen.Generators.Parsing;
 internal sealed class KnownTypes
 {
     public const string LoraTargetAttributeName = "LoraGen.LoraTargetAttribute";
+    public const string LoraModelAttributeName = "LoraGen.LoraModelAttribute";
 
     private KnownTypes(Compilation compilation)
     {
         LoraTargetAttribute = compilation.GetTypeByMetadataName(LoraTargetAttributeName);
+        LoraModelAttribute = compilation.GetTypeByMetadataName(LoraModelAttributeName);
         Module = compilation.GetTypeByMetadataName("TorchSharp.torch+nn+Module");
         ModuleOfTensor = compilation.GetTypeByMetadataName("TorchSharp.torch+nn+Module`2");
         Tensor = compilation.GetTypeByMetadataName("TorchSharp.torch+Tensor");
@@ -31,6 +34,7 @@ internal sealed class KnownTypes
     }
 
     public INamedTypeSymbol? LoraTargetAttribute { get; }
+    public INamedTypeSymbol? LoraModelAttribute { get; }
     public INamedTypeSymbol? Module { get; }
     public INamedTypeSymbol? ModuleOfTensor { get; }
     public INamedTypeSymbol? Tensor { get; }
@@ -50,6 +54,13 @@ internal sealed class KnownTypes
 
     public bool IsLoraTarget(AttributeData attribute) =>
         SymbolEqualityComparer.Default.Equals(attribute.AttributeClass, LoraTargetAttribute);
+
+    public bool IsLoraModel(AttributeData attribute) =>
+        LoraModelAttribute is not null && SymbolEqualityComparer.Default.Equals(attribute.AttributeClass, LoraModelAttribute);
+
+    /// <summary>A class-level [LoraTarget] or [LoraTarget] on one of its fields: the class is a root through those.</summary>
+    public bool HasLoraTargets(INamedTypeSymbol type) =>
+        type.GetAttributes().Any(IsLoraTarget) || type.GetMembers().OfType<IFieldSymbol>().Any(f => f.GetAttributes().Any(IsLoraTarget));
 
     /// <summary>A class declared in source that derives from TorchSharp's Module.</summary>
     public bool IsSourceModuleClass(ITypeSymbol type)

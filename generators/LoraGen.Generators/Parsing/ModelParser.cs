@@ -41,6 +41,13 @@ internal static class ModelParser
         return SymbolEqualityComparer.Default.Equals(first, field) ? type : null;
     }
 
+    /// <summary>
+    /// The class a [LoraModel] marker makes a root (run-time adapters only), or null when [LoraTarget] already
+    /// makes it one.
+    /// </summary>
+    public static INamedTypeSymbol? RootOfModelMarker(ISymbol symbol, Compilation compilation) =>
+        symbol is INamedTypeSymbol type && KnownTypes.From(compilation) is { } known && !known.HasLoraTargets(type) ? type : null;
+
     /// <summary>Null when there is nothing to generate (no TorchSharp, not a module class).</summary>
     public static RootModel? Parse(INamedTypeSymbol root, Compilation compilation, DiagnosticSink sink, CancellationToken ct)
     {

@@ -67,7 +67,7 @@ internal static class DemoCommand
         model.eval();
         using var probe = randn(256, options.Width, device: device);
         using var unmerged = model.forward(probe);
-        double reloadError = SaveAndReload(adapted, options, device, probe, unmerged);
+        double reloadError = SaveAndReload(model, options, device, probe, unmerged);
         model.MergeLora(safe: true);
         using var merged = model.forward(probe);
         double mergeError = (merged - unmerged).abs().max().item<float>();
@@ -91,22 +91,22 @@ internal static class DemoCommand
 
     /// <summary>
     /// Saves the trained adapter in peft's format, loads it into a fresh copy of the pretrained model (same
-    /// seed, so the same base weights) and returns the largest output difference: 0 when the files are complete.
+    /// seed, so the same base weights) through the file's own configuration, as peft's from_pretrained does, and
+    /// returns the largest output difference: 0 when the files are complete.
     /// </summary>
-    private static double SaveAndReload(IReadOnlyList<LoraLinear> adapted, DemoOptions options, Device device, Tensor probe, Tensor expected)
+    private static double SaveAndReload(DemoMlp trained, DemoOptions options, Device device, Tensor probe, Tensor expected)
     {
         string folder = Path.Combine(Path.GetTempPath(), $"loragen-demo-adapter-{Environment.ProcessId}");
         try
         {
-            PeftAdapter.Save(folder, adapted, baseModel: "loragen-demo-mlp");
+            PeftAdapter.Save(trained, folder, baseModel: "loragen-demo-mlp");
             long bytes = new FileInfo(Path.Combine(folder, PeftAdapter.WeightsFile)).Length;
             manual_seed(options.Seed);
             using var fresh = new DemoMlp(options.Width, 2 * options.Width, options.Width);
             fresh.to(device);
-            var layers = fresh.ApplyLora();
             if (options.QLora) fresh.QuantizeBase();
+            PeftAdapter.Load(fresh, folder);
             fresh.eval();
-            PeftAdapter.Load(folder, layers);
             using var reloaded = fresh.forward(probe);
             double error = (reloaded - expected).abs().max().item<float>();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

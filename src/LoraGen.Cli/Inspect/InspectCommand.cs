@@ -20,9 +20,8 @@ internal static class InspectCommand
             string adapterConfig = Path.Combine(path, PeftAdapter.ConfigFile);
             if (File.Exists(adapterConfig))
             {
-                var config = PeftAdapter.ReadConfig(adapterConfig);
-                Console.WriteLine($"peft adapter: r={config.R}, lora_alpha={config.Alpha.ToString(CultureInfo.InvariantCulture)}, use_dora={config.UseDora}, use_rslora={config.UseRsLora}" +
-                                  (config.RankPattern.Count > 0 ? $", rank_pattern for {config.RankPattern.Count} modules" : ""));
+                var config = AdapterConfigFile.Read(adapterConfig);
+                Describe(config);
                 using var adapter = SafetensorsFile.Open(Path.Combine(path, PeftAdapter.WeightsFile));
                 Write([adapter]);
                 return 0;
@@ -34,6 +33,23 @@ internal static class InspectCommand
         using var file = SafetensorsFile.Open(path);
         Write([file]);
         return 0;
+    }
+
+    /// <summary>The adapter's configuration as peft names its fields.</summary>
+    private static void Describe(Adapters.PeftLoraConfig config)
+    {
+        string Number(double value) => value.ToString(CultureInfo.InvariantCulture);
+        string Patterns<T>(IReadOnlyDictionary<string, T> patterns) =>
+            patterns.Count == 0 ? "{}" : "{" + string.Join(", ", patterns.Select(p => $"{p.Key}: {Convert.ToString(p.Value, CultureInfo.InvariantCulture)}")) + "}";
+        Console.WriteLine("peft adapter (adapter_config.json):");
+        Console.WriteLine($"  r = {config.R}, lora_alpha = {Number(config.LoraAlpha)}, lora_dropout = {Number(config.LoraDropout)}, bias = {config.Bias}");
+        Console.WriteLine($"  target_modules = {config.TargetModules}" + (config.ExcludeModules is { } ex ? $", exclude_modules = {ex}" : ""));
+        Console.WriteLine($"  rank_pattern = {Patterns(config.RankPattern)}, alpha_pattern = {Patterns(config.AlphaPattern)}");
+        if (config.LayersToTransform is { } layers)
+            Console.WriteLine($"  layers_to_transform = [{string.Join(", ", layers)}]" + (config.LayersPattern is { } lp ? $", layers_pattern = [{string.Join(", ", lp)}]" : ""));
+        Console.WriteLine($"  use_dora = {config.UseDora}, use_rslora = {config.UseRsLora}, init_lora_weights = {config.InitLoraWeights}, fan_in_fan_out = {config.FanInFanOut}");
+        Console.WriteLine($"  modules_to_save = {(config.ModulesToSave is { } saved ? "[" + string.Join(", ", saved) + "]" : "none")}");
+        if (config.BaseModelNameOrPath is { } baseModel) Console.WriteLine($"  base_model_name_or_path = {baseModel}");
     }
 
     private static void Write(IReadOnlyList<SafetensorsFile> files)

@@ -1,16 +1,16 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using LoraGen.Injection;
+using System.Text.RegularExpressions;
+using LoraGen.Adapters;
 using LoraGen.Layers;
 using static TorchSharp.torch;
 
 namespace LoraGen.Checkpoints;
 
 /// <summary>
-/// Adapters in peft's format, both ways: <c>adapter_config.json</c> and <c>adapter_model.safetensors</c> with
-/// peft's keys (<c>base_model.model.{path}.lora_A.weight</c>, <c>.lora_B.weight</c>, <c>.lora_magnitude_vector</c>
-/// for DoRA; the adapter name is not in the key). Layers whose r or alpha differ from the most common pair
-/// are written to rank_pattern / alpha_pattern, as peft does.
+/// Adapters in peft's format, both ways: <c>adapter_config.json</c> and <c>adapter_model.safetensors</c> with peft's
+/// keys (<c>base_model.model.{path}.lora_A.weight</c>, <c>.lora_B.weight</c>, <c>.lora_magnitude_vector</c> for DoRA,
+/// trained biases as <c>{path}.base_layer.bias</c> / <c>{path}.bias</c>, modules_to_save as <c>{path}.{parameter}</c>;
+/// the adapter name is not in the key). <see cref="Load"/> is peft's <c>PeftModel.from_pretrained</c> /
+/// <c>load_adapter</c>: the file's configuration decides which layers get the adapter and with which settings.
 /// </summary>
 public static class PeftAdapter
 {
@@ -18,152 +18,223 @@ public static class PeftAdapter
     public const string WeightsFile = "adapter_model.safetensors";
     private const string Prefix = "base_model.model.";
 
-    /// <summary>Saves adapter <paramref name="adapterName"/> of <paramref name="layers"/> (named by their module paths) to <paramref name="directory"/>.</summary>
-    public static void Save(string directory, IReadOnlyList<LoraLinear> layers, string adapterName = "default",
-        string? baseModel = null, string taskType = "CAUSAL_LM")
+    /// <summary>
+    /// Writes adapter <paramref name="adapterName"/> of <paramref name="model"/> as peft's <c>save_pretrained</c>
+    /// does, into <paramref name="directory"/> itself (whatever the adapter's name). The folder is replaced as a
+    /// whole: a reader, or a save that is killed, never leaves the config of one save beside the weights of another.
+    /// </summary>
+    public static void Save(nn.Module model, string directory, string adapterName = "default", string? baseModel = null)
     {
-        if (layers.Count == 0) throw CheckpointException.For(directory, "no adapted layers to save");
-        var adapters = layers.Select(l => (Layer: l, Adapter: l.Adapter(adapterName))).ToArray();
-        var first = adapters[0].Adapter.Config;
-        foreach (var (layer, adapter) in adapters)
-        {
-            var c = adapter.Config;
-            if (c.UseDora != first.UseDora || c.UseRsLora != first.UseRsLora || c.Dropout != first.Dropout || c.Bias != first.Bias || c.Init != first.Init)
-                throw CheckpointException.For(directory, $"layer '{layer.GetName()}' differs from '{adapters[0].Layer.GetName()}' in a setting peft stores once per adapter (dropout, rsLoRA, DoRA, init, bias)");
-        }
-        var (r, alpha) = adapters.GroupBy(a => (a.Adapter.Config.R, a.Adapter.Config.Alpha)).OrderByDescending(g => g.Count()).First().Key;
-        var rankPattern = new JsonObject();
-        var alphaPattern = new JsonObject();
-        foreach (var (layer, adapter) in adapters)
-        {
-            if (adapter.Config.R != r) rankPattern[layer.GetName()] = adapter.Config.R;
-            if (adapter.Config.Alpha != alpha) alphaPattern[layer.GetName()] = adapter.Config.Alpha;
-        }
-
-        var config = new JsonObject
-        {
-            ["peft_type"] = "LORA",
-            ["task_type"] = taskType,
-            ["base_model_name_or_path"] = baseModel,
-            ["r"] = r,
-            ["lora_alpha"] = alpha,
-            ["lora_dropout"] = first.Dropout,
-            ["target_modules"] = new JsonArray(adapters.Select(a => a.Layer.GetName().Split('.')[^1]).Distinct().Select(n => (JsonNode)JsonValue.Create(n)).ToArray()),
-            ["bias"] = first.Bias switch { LoraBias.All => "all", LoraBias.LoraOnly => "lora_only", _ => "none" },
-            ["use_rslora"] = first.UseRsLora,
-            ["use_dora"] = first.UseDora,
-            ["init_lora_weights"] = first.Init == LoraInit.Gaussian ? JsonValue.Create("gaussian") : JsonValue.Create(true),
-            ["rank_pattern"] = rankPattern,
-            ["alpha_pattern"] = alphaPattern,
-            ["fan_in_fan_out"] = false,
-            ["inference_mode"] = true,
-            ["modules_to_save"] = null,
-            ["layers_to_transform"] = null,
-            ["layers_pattern"] = null,
-            ["lora_bias"] = false,
-            ["revision"] = null,
-        };
+        var layers = ModelAdapters.Layers(model).Where(l => l.AdapterNames.Contains(adapterName)).ToArray();
+        if (layers.Length == 0) throw CheckpointException.For(directory, $"{model.GetName()} has no adapter '{adapterName}' to save");
+        var config = ModelAdapters.ConfigOf(model, adapterName) ?? Describe(model, layers, adapterName, directory);
+        if (baseModel is not null) config = config with { BaseModelNameOrPath = baseModel };
 
         var tensors = new List<(string, Tensor)>();
-        foreach (var (layer, adapter) in adapters)
+        foreach (var layer in layers)
         {
+            var adapter = layer.Adapter(adapterName);
             string key = Prefix + layer.GetName();
             tensors.Add((key + ".lora_A.weight", adapter.A.weight));
             tensors.Add((key + ".lora_B.weight", adapter.B.weight));
             if (adapter.Magnitude is { } magnitude) tensors.Add((key + ".lora_magnitude_vector", magnitude.weight));
         }
-        Directory.CreateDirectory(directory);
-        SafetensorsWriter.Write(Path.Combine(directory, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
-        var text = System.Text.Encoding.UTF8.GetBytes(config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        AtomicFile.Write(Path.Combine(directory, ConfigFile), stream => stream.Write(text));
+        foreach (var (name, parameter) in BiasesToSave(model, layers, config.Bias)) tensors.Add((Prefix + name, parameter));
+        foreach (var (name, values) in ModelAdapters.ModulesToSaveTensors(model, adapterName)) tensors.Add((Prefix + name, values));
+
+        var text = AdapterConfigFile.Write(config);
+        AtomicFolder.Write(directory, folder =>
+        {
+            SafetensorsWriter.Write(Path.Combine(folder, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+            AtomicFile.Write(Path.Combine(folder, ConfigFile), stream => stream.Write(text));
+        });
     }
 
     /// <summary>
-    /// Loads an adapter saved by LoraGen or peft into <paramref name="layers"/>, which already hold adapter
-    /// <paramref name="adapterName"/> (from ApplyLora) with the file's r and alpha. Every key, shape and rank is
-    /// checked first, so a file that does not fit changes nothing; the error lists missing and unexpected keys.
+    /// Loads the peft adapter in <paramref name="directory"/> into <paramref name="model"/> as adapter
+    /// <paramref name="adapterName"/>: creates exactly the adapters its config describes (targets, ranks and alphas
+    /// with their patterns, layers_to_transform, DoRA, rsLoRA, bias, modules_to_save), then fills them from the
+    /// weights. Every key, shape and dtype is checked before the model changes, so a file that does not fit
+    /// leaves it as it was. The first adapter of a model becomes active; a later one waits (peft's load_adapter).
     /// </summary>
-    public static void Load(string directory, IReadOnlyList<LoraLinear> layers, string adapterName = "default")
+    /// <param name="allowNonFinite">Accept NaN or Inf in the tensors (for debugging a broken training run).</param>
+    public static IReadOnlyList<LoraLinear> Load(nn.Module model, string directory, string adapterName = "default", bool allowNonFinite = false)
     {
         string configPath = Path.Combine(directory, ConfigFile), weightsPath = Path.Combine(directory, WeightsFile);
-        var config = ReadConfig(configPath);
+        var config = AdapterConfigFile.Read(configPath);
         using var file = SafetensorsFile.Open(weightsPath);
-
-        var expected = new Dictionary<string, (LoraLinear Layer, string Part)>();
-        foreach (var layer in layers)
+        ModelAdapters.AdapterPlan plan;
+        try
         {
-            var adapter = layer.Adapter(adapterName);
-            string path = layer.GetName(), key = Prefix + path;
-            int r = Pattern(config.RankPattern, path) ?? config.R;
-            double alpha = Pattern(config.AlphaPattern, path) ?? config.Alpha;
-            if (adapter.Config.R != r || adapter.Config.Alpha != alpha || adapter.Config.UseDora != config.UseDora || adapter.Config.UseRsLora != config.UseRsLora)
-                throw CheckpointException.For(configPath,
-                    $"layer '{path}' holds r={adapter.Config.R}, alpha={adapter.Config.Alpha}, dora={adapter.Config.UseDora}, rslora={adapter.Config.UseRsLora} but the file has r={r}, alpha={alpha}, dora={config.UseDora}, rslora={config.UseRsLora}");
-            expected[key + ".lora_A.weight"] = (layer, "A");
-            expected[key + ".lora_B.weight"] = (layer, "B");
-            if (config.UseDora) expected[key + ".lora_magnitude_vector"] = (layer, "M");
+            plan = ModelAdapters.Plan(model, config, adapterName);
         }
+        catch (ArgumentException e)
+        {
+            throw CheckpointException.For(configPath, e.Message.Split(" (Parameter")[0]);
+        }
+
+        var expected = ExpectedTensors(model, plan);
         var present = file.Entries.Select(e => e.Name).ToHashSet();
-        var missing = expected.Keys.Where(k => !present.Contains(k)).ToArray();
+        var missing = expected.Where(e => e.Value.Required && !present.Contains(e.Key)).Select(e => e.Key).ToArray();
         var unexpected = present.Where(k => !expected.ContainsKey(k)).ToArray();
         if (missing.Length > 0 || unexpected.Length > 0)
-            throw CheckpointException.For(weightsPath,
-                $"does not fit the model: missing keys [{string.Join(", ", missing.Take(5))}]{More(missing)}, unexpected keys [{string.Join(", ", unexpected.Take(5))}]{More(unexpected)}");
-        foreach (var (key, (layer, part)) in expected)
+            throw CheckpointException.For(weightsPath, KeyMismatch(missing, unexpected));
+        foreach (var name in present)
         {
-            var entry = file.Entry(key);
-            var adapter = layer.Adapter(adapterName);
-            var want = part switch { "A" => adapter.A.weight.shape, "B" => adapter.B.weight.shape, _ => adapter.Magnitude!.weight.shape };
+            var entry = file.Entry(name);
+            var want = expected[name].Shape;
+            if (entry.Type is not (ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64))
+                throw CheckpointException.For(weightsPath, name, $"has dtype {entry.DType}; adapter tensors must be floating point (F16, BF16, F32, F64)");
             if (!entry.Shape.SequenceEqual(want))
-                throw CheckpointException.For(weightsPath, key, $"has shape [{string.Join(", ", entry.Shape)}]; layer '{layer.GetName()}' needs [{string.Join(", ", want)}]");
+                throw CheckpointException.For(weightsPath, name, $"has shape [{string.Join(", ", entry.Shape)}]; the model needs [{string.Join(", ", want)}] for r={RankOf(plan, name)}");
         }
 
-        using var scope = NewDisposeScope();
+        // Read outside any dispose scope: the adapter's new modules are created below and must outlive it.
+        var values = present.ToDictionary(name => name, name => file.Read(name));
+        try
+        {
+            if (!allowNonFinite)
+                foreach (var (name, tensor) in values)
+                {
+                    using var finite = tensor.isfinite().all();
+                    if (!finite.item<bool>())
+                        throw CheckpointException.For(weightsPath, name, "holds NaN or Inf (pass allowNonFinite: true to load it anyway)");
+                }
+            return Fill(model, plan, config, adapterName, expected, values);
+        }
+        finally
+        {
+            foreach (var tensor in values.Values) tensor.Dispose();
+        }
+    }
+
+    /// <summary>Creates the planned adapter and copies the checked tensors into it.</summary>
+    private static IReadOnlyList<LoraLinear> Fill(nn.Module model, ModelAdapters.AdapterPlan plan, PeftLoraConfig config, string adapterName,
+        Dictionary<string, (long[] Shape, bool Required, TensorKind Kind)> expected, Dictionary<string, Tensor> values)
+    {
+        var layers = ModelAdapters.Apply(model, plan);
         foreach (var layer in layers)
         {
             string key = Prefix + layer.GetName();
-            var dtype = layer.Adapter(adapterName).A.weight.dtype;
-            layer.SetAdapterWeights(adapterName, file.Read(key + ".lora_A.weight").to(dtype), file.Read(key + ".lora_B.weight").to(dtype),
-                config.UseDora ? file.Read(key + ".lora_magnitude_vector").to(dtype) : null);
+            layer.SetAdapterWeights(adapterName, values[key + ".lora_A.weight"], values[key + ".lora_B.weight"],
+                config.UseDora ? values[key + ".lora_magnitude_vector"] : null);
         }
+        var parameters = model.named_parameters().ToDictionary(p => Prefix + p.name, p => p.parameter);
+        using (no_grad())
+            foreach (var (key, (_, _, kind)) in expected)
+            {
+                if (!values.TryGetValue(key, out var tensor)) continue;
+                if (kind == TensorKind.Bias) parameters[key].copy_(tensor);
+                else if (kind == TensorKind.ModuleToSave) ModelAdapters.SetModulesToSaveTensor(model, adapterName, key[Prefix.Length..], tensor);
+            }
+        return layers;
     }
 
-    /// <summary>The settings of adapter_config.json that decide the tensors' shapes and meaning.</summary>
-    public sealed record Config(int R, double Alpha, bool UseDora, bool UseRsLora, IReadOnlyDictionary<string, int> RankPattern, IReadOnlyDictionary<string, double> AlphaPattern);
+    private enum TensorKind { Lora, Bias, ModuleToSave }
 
-    public static Config ReadConfig(string path)
+    /// <summary>Every key the adapter may hold, with the shape it needs and whether it must be there (trained biases may be absent: released peft drops lora_only biases).</summary>
+    private static Dictionary<string, (long[] Shape, bool Required, TensorKind Kind)> ExpectedTensors(nn.Module model, ModelAdapters.AdapterPlan plan)
     {
-        if (!File.Exists(path)) throw CheckpointException.For(path, "no such file");
-        JsonNode? root;
-        try
+        var expected = new Dictionary<string, (long[], bool, TensorKind)>();
+        foreach (var (slot, settings) in plan.Targets)
         {
-            root = JsonNode.Parse(File.ReadAllText(path));
+            var (inFeatures, outFeatures) = slot.Current switch
+            {
+                LoraLinear l => (l.InFeatures, l.OutFeatures),
+                TorchSharp.Modules.Linear l => (l.in_features, l.out_features),
+                Quantization.FourBitLinear l => (l.InFeatures, l.OutFeatures),
+                _ => throw new InvalidOperationException($"'{slot.Path}' is not a Linear layer"),
+            };
+            string key = Prefix + slot.Path;
+            expected[key + ".lora_A.weight"] = ([settings.R, inFeatures], true, TensorKind.Lora);
+            expected[key + ".lora_B.weight"] = ([outFeatures, settings.R], true, TensorKind.Lora);
+            if (settings.UseDora) expected[key + ".lora_magnitude_vector"] = ([outFeatures], true, TensorKind.Lora);
         }
-        catch (JsonException e)
+        var targets = plan.Targets.Select(t => t.Slot.Path).ToHashSet();
+        foreach (var (name, parameter) in model.named_parameters())
         {
-            throw CheckpointException.For(path, $"not valid JSON ({e.Message})");
+            if (name != "bias" && !name.EndsWith(".bias", StringComparison.Ordinal)) continue;
+            string owner = name.Length > 5 ? name[..^5] : "";
+            bool becomesAdapted = targets.Contains(owner);                      // its bias moves to {owner}.base_layer.bias
+            string key = Prefix + (becomesAdapted ? owner + ".base_layer.bias" : name);
+            bool adaptedLayer = becomesAdapted || (owner.EndsWith(".base_layer", StringComparison.Ordinal) && targets.Contains(owner[..^11]));
+            if (plan.Config?.Bias == LoraBias.All || (plan.Config?.Bias == LoraBias.LoraOnly && adaptedLayer))
+                expected[key] = (parameter.shape, false, TensorKind.Bias);
         }
-        if (root is not JsonObject o) throw CheckpointException.For(path, "must be a JSON object");
-        if (o["peft_type"]?.GetValue<string>() is { } type && type != "LORA") throw CheckpointException.For(path, $"peft_type '{type}' is not LORA");
-        if (o["fan_in_fan_out"]?.GetValue<bool>() == true) throw CheckpointException.For(path, "fan_in_fan_out adapters (Conv1D layout) are not supported; LoraGen's layers are Linear");
-        try
-        {
-            int r = o["r"]?.GetValue<int>() ?? 8;                          // peft's defaults
-            double alpha = o["lora_alpha"]?.GetValue<double>() ?? 8;
-            if (r < 1) throw CheckpointException.For(path, $"r must be at least 1; got {r}");
-            var ranks = (o["rank_pattern"] as JsonObject)?.ToDictionary(p => p.Key, p => p.Value!.GetValue<int>()) ?? [];
-            var alphas = (o["alpha_pattern"] as JsonObject)?.ToDictionary(p => p.Key, p => p.Value!.GetValue<double>()) ?? [];
-            return new Config(r, alpha, o["use_dora"]?.GetValue<bool>() ?? false, o["use_rslora"]?.GetValue<bool>() ?? false, ranks, alphas);
-        }
-        catch (Exception e) when (e is InvalidOperationException or FormatException)
-        {
-            throw CheckpointException.For(path, $"a field has the wrong type ({e.Message})");
-        }
+        foreach (var (path, parameterName, shape, _) in ModulesToSave.Layout(plan.ModulesToSave))
+            expected[$"{Prefix}{path}.{parameterName}"] = (shape, true, TensorKind.ModuleToSave);
+        return expected;
     }
 
-    /// <summary>peft's rule for rank_pattern keys: the module path equals the key or ends with "." + key.</summary>
-    private static T? Pattern<T>(IReadOnlyDictionary<string, T> patterns, string path) where T : struct =>
-        patterns.Where(p => ModulePath.Matches(path, p.Key)).Select(p => (T?)p.Value).FirstOrDefault();
+    /// <summary>The biases a save writes: every bias for "all", the adapted layers' own for "lora_only" (as current peft does).</summary>
+    private static IEnumerable<(string Name, Tensor Values)> BiasesToSave(nn.Module model, IReadOnlyList<LoraLinear> layers, LoraBias bias) => bias switch
+    {
+        LoraBias.All => model.named_parameters().Where(p => p.name == "bias" || p.name.EndsWith(".bias", StringComparison.Ordinal)).Select(p => (p.name, (Tensor)p.parameter)),
+        LoraBias.LoraOnly => layers.Where(l => l.BaseBias is not null).Select(l => (l.GetName() + ".base_layer.bias", (Tensor)l.BaseBias!)),
+        _ => [],
+    };
+
+    /// <summary>
+    /// The configuration of an adapter declared at compile time, as peft would write it: the settings every layer
+    /// shares, the most common rank and alpha with the others in rank_pattern / alpha_pattern, and the layer
+    /// names as target_modules (the last segments where they select exactly these layers, else full paths).
+    /// </summary>
+    private static PeftLoraConfig Describe(nn.Module model, IReadOnlyList<LoraLinear> layers, string adapterName, string directory)
+    {
+        var adapters = layers.Select(l => (Layer: l, Config: l.Adapter(adapterName).Config)).ToArray();
+        var first = adapters[0].Config;
+        foreach (var (layer, c) in adapters)
+            if (c.UseDora != first.UseDora || c.UseRsLora != first.UseRsLora || c.Dropout != first.Dropout || c.Bias != first.Bias || c.Init != first.Init)
+                throw CheckpointException.For(directory, $"layer '{layer.GetName()}' differs from '{adapters[0].Layer.GetName()}' in a setting peft stores once per adapter (dropout, rsLoRA, DoRA, init, bias)");
+        var (r, alpha) = adapters.GroupBy(a => (a.Config.R, a.Config.Alpha)).OrderByDescending(g => g.Count()).First().Key;
+
+        var paths = layers.Select(l => l.GetName()).ToArray();
+        var leaves = paths.Select(p => p[(p.LastIndexOf('.') + 1)..]).Distinct().ToArray();
+        var byLeaf = ModelAdapters.SlotPaths(model).Where(p => leaves.Any(leaf => Injection.ModulePath.Matches(p, leaf))).ToHashSet();
+        var targets = byLeaf.SetEquals(paths) ? leaves : paths;
+        return new PeftLoraConfig
+        {
+            R = r,
+            LoraAlpha = alpha,
+            TargetModules = ModuleSelector.Names(targets),
+            RankPattern = adapters.Where(a => a.Config.R != r).ToDictionary(a => Regex.Escape(a.Layer.GetName()), a => a.Config.R),
+            AlphaPattern = adapters.Where(a => a.Config.Alpha != alpha).ToDictionary(a => Regex.Escape(a.Layer.GetName()), a => a.Config.Alpha),
+            LoraDropout = first.Dropout,
+            Bias = first.Bias,
+            UseRsLora = first.UseRsLora,
+            UseDora = first.UseDora,
+            InitLoraWeights = first.Init,
+        };
+    }
+
+    /// <summary>
+    /// Missing and unexpected keys; when one prefix explains them all (the file was saved from a model whose
+    /// root differs, e.g. <c>model.layers.0...</c> against <c>layers.0...</c>), says so instead of listing keys.
+    /// </summary>
+    private static string KeyMismatch(string[] missing, string[] unexpected)
+    {
+        if (missing.Length > 0 && unexpected.Length > 0)
+        {
+            string Strip(string key) => key.StartsWith(Prefix, StringComparison.Ordinal) ? key[Prefix.Length..] : key;
+            string m = Strip(missing[0]), u = Strip(unexpected[0]);
+            if (u.EndsWith("." + m, StringComparison.Ordinal))
+            {
+                string extra = u[..^m.Length];
+                if (unexpected.Select(Strip).All(k => k.StartsWith(extra, StringComparison.Ordinal)) && missing.Select(Strip).All(k => unexpected.Select(Strip).Contains(extra + k)))
+                    return $"its keys have '{extra}' before the model's module paths (e.g. '{unexpected[0]}' where the model needs '{missing[0]}'): it was saved from a model whose root holds this one under '{extra.TrimEnd('.')}'";
+            }
+            if (m.EndsWith("." + u, StringComparison.Ordinal))
+            {
+                string lacking = m[..^u.Length];
+                if (missing.Select(Strip).All(k => k.StartsWith(lacking, StringComparison.Ordinal)) && unexpected.Select(Strip).All(k => missing.Select(Strip).Contains(lacking + k)))
+                    return $"its keys lack '{lacking}' before the model's module paths (e.g. '{unexpected[0]}' where the model needs '{missing[0]}'): it was saved from a part of this model (the module under '{lacking.TrimEnd('.')}')";
+            }
+        }
+        return $"does not fit the model: missing keys [{string.Join(", ", missing.Take(5))}]{More(missing)}, unexpected keys [{string.Join(", ", unexpected.Take(5))}]{More(unexpected)}";
+    }
+
+    private static string RankOf(ModelAdapters.AdapterPlan plan, string key) =>
+        plan.Targets.FirstOrDefault(t => key.StartsWith(Prefix + t.Slot.Path + ".lora_", StringComparison.Ordinal)).Settings?.R.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-";
 
     private static string More(string[] keys) => keys.Length > 5 ? $" and {keys.Length - 5} more" : "";
 }

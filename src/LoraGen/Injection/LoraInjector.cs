@@ -6,8 +6,9 @@ using static TorchSharp.torch;
 namespace LoraGen.Injection;
 
 /// <summary>
-/// What generated <c>ApplyLora</c>, <c>MergeLora</c> and <c>UnmergeLora</c> call: injection over the slots
-/// the generated code enumerates, and freezing as peft's <c>get_peft_model</c> does.
+/// What the generated compile-time <c>ApplyLora(adapterName)</c> and <c>QuantizeBase</c> call: the targets the
+/// attributes declare, injected over the slots the generated code enumerates. The model-level rest (activation,
+/// freezing, merging, unloading) is <see cref="Adapters.ModelAdapters"/>, shared with run-time adapters.
 /// </summary>
 public static class LoraInjector
 {
@@ -35,22 +36,9 @@ public static class LoraInjector
         if (targets.Count == 0)
             throw new InvalidOperationException($"{root.GetName()}: no layer matches the LoRA targets.");
 
-        var adapted = new List<LoraLinear>();
-        foreach (var (slot, config) in targets)
-        {
-            if (slot.Current is LoraLinear existing)
-            {
-                if (!existing.AdapterNames.Contains(adapterName)) existing.AddAdapter(adapterName, config);
-                adapted.Add(existing);
-                continue;
-            }
-            var layer = new LoraLinear(slot.Current!, config, slot.Path, adapterName);
-            slot.Replace(layer);
-            adapted.Add(layer);
-        }
-
-        bool allBiases = targets.Any(t => t.Config.Bias == LoraBias.All) || classTarget?.Config.Bias == LoraBias.All;
-        Freeze(root, adapted, allBiases);
+        var before = Adapters.ModelAdapters.ActiveAdapters(root);
+        var adapted = Adapters.ModelAdapters.Inject(targets, adapterName);
+        Adapters.ModelAdapters.Activate(root, before.Count > 0 ? before : [adapterName]);
         return adapted;
     }
 
@@ -80,65 +68,5 @@ public static class LoraInjector
             }
         }
         return quantized;
-    }
-
-    /// <summary>The layers currently adapted among <paramref name="slots"/>.</summary>
-    public static IEnumerable<LoraLinear> AdaptedLayers(IEnumerable<LoraSlot> slots) =>
-        slots.Select(slot => slot.Current).OfType<LoraLinear>();
-
-    /// <summary>
-    /// Merges the active adapters of every adapted layer that is not merged yet, all or nothing: every layer is
-    /// checked first (with <paramref name="safe"/>, that its merged weight is finite), so a refusal changes no
-    /// layer; should a merge still fail midway, the layers merged before it are unmerged again.
-    /// </summary>
-    public static void Merge(IEnumerable<LoraSlot> slots, bool safe = false)
-    {
-        var layers = AdaptedLayers(slots).Where(layer => !layer.IsMerged).ToArray();
-        if (layers.Length == 0) throw new InvalidOperationException("No unmerged LoRA layer to merge; call ApplyLora() first, or the model is merged already.");
-        foreach (var layer in layers) layer.CheckMerge(safe: safe);
-        var merged = new List<LoraLinear>();
-        try
-        {
-            foreach (var layer in layers)
-            {
-                layer.Merge();
-                merged.Add(layer);
-            }
-        }
-        catch
-        {
-            foreach (var layer in merged) layer.Unmerge();
-            throw;
-        }
-    }
-
-    /// <summary>Unmerges every merged layer.</summary>
-    public static void Unmerge(IEnumerable<LoraSlot> slots)
-    {
-        var layers = AdaptedLayers(slots).Where(layer => layer.IsMerged).ToArray();
-        if (layers.Length == 0) throw new InvalidOperationException("No merged LoRA layer to unmerge.");
-        foreach (var layer in layers) layer.Unmerge();
-    }
-
-    /// <summary>True when there are adapted layers and every one of them is merged.</summary>
-    public static bool IsMerged(IEnumerable<LoraSlot> slots)
-    {
-        var layers = AdaptedLayers(slots).ToArray();
-        return layers.Length > 0 && layers.All(layer => layer.IsMerged);
-    }
-
-    private static void Freeze(nn.Module root, IReadOnlyList<LoraLinear> adapted, bool allBiases)
-    {
-        // What the adapted layers themselves train: A, B, DoRA magnitudes, and base biases per bias mode.
-        var keep = new HashSet<Parameter>(ReferenceEqualityComparer.Instance);
-        foreach (var layer in adapted)
-            foreach (var parameter in layer.parameters())
-                if (parameter.requires_grad) keep.Add(parameter);
-
-        foreach (var (name, parameter) in root.named_parameters())
-        {
-            bool isBias = name == "bias" || name.EndsWith(".bias", StringComparison.Ordinal);
-            parameter.requires_grad = keep.Contains(parameter) || (allBiases && isBias);
-        }
     }
 }

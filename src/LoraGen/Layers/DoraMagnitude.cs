@@ -16,6 +16,7 @@ public sealed class DoraMagnitude : nn.Module
     public DoraMagnitude(Tensor initial) : base("lora_magnitude_vector")
     {
         _weight = new Parameter(initial.detach().clone());
+        _weight.DetachFromDisposeScope();            // owned by the module, whatever scope the caller is in
         register_parameter("weight", _weight);
     }
 

@@ -145,7 +145,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         var suspended = wasMerged.Length > 0 ? _base.ShowPreMerge() : null;
         if (wasMerged.Length > 0 && suspended is null) Unmerge();
         _registry.Disabled = true;
-        return new Restore(() =>
+        return new OnDispose(() =>
         {
             _registry.Disabled = false;
             if (suspended is not null) suspended.Dispose();
@@ -297,6 +297,20 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         dense.Linear.Dispose();
     }
 
+    /// <summary>
+    /// Hands the base layer out of this wrapper (peft's <c>get_base_layer</c> on unload): merged adapters stay in
+    /// its weight, kept pre-merge state is freed, and this layer is left without a base; dispose it next.
+    /// </summary>
+    internal nn.Module<Tensor, Tensor> ReleaseBase()
+    {
+        var module = _base.Module;
+        _base.ReleaseKeptState();
+        foreach (var adapter in _registry.All) adapter.ForgetMerge();
+        _registry.ClearMerged();
+        _internal_submodules.Remove("base_layer");
+        return module;
+    }
+
     /// <summary>The adapters a merge of <paramref name="adapterNames"/> (default: the active ones) would add, after checking the layer's state.</summary>
     private LoraAdapter[] MergeCandidates(IReadOnlyList<string>? adapterNames)
     {
@@ -343,16 +357,5 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
             _base.ReleaseKeptState();
         }
         base.Dispose(disposing);
-    }
-
-    private sealed class Restore(Action action) : IDisposable
-    {
-        private Action? _action = action;
-
-        public void Dispose()
-        {
-            _action?.Invoke();
-            _action = null;
-        }
     }
 }

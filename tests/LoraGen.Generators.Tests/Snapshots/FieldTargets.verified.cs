@@ -17,11 +17,18 @@ namespace Demo.Models
         private static readonly global::LoraGen.Injection.LoraClassTarget? __loraClassTarget = null;
 
         /// <summary>
-        /// Wraps every LoRA target in a LoraLinear (or adds <paramref name="adapterName"/> to it) and freezes every
-        /// other parameter, as peft's get_peft_model does. Applying the same name twice changes nothing.
+        /// Wraps every LoRA target declared with [LoraTarget] in a LoraLinear (or adds <paramref name="adapterName"/> to it)
+        /// and freezes every other parameter, as peft's get_peft_model does. Applying the same name twice changes nothing.
         /// </summary>
         public global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Layers.LoraLinear> ApplyLora(string adapterName = "default") =>
             global::LoraGen.Injection.LoraInjector.Apply(this, ((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""), adapterName, __loraClassTarget);
+
+        /// <summary>
+        /// peft's get_peft_model / add_adapter with a run-time configuration: adds <paramref name="adapterName"/> to every
+        /// layer <paramref name="config"/> selects. The first adapter becomes active; a later one waits, frozen.
+        /// </summary>
+        public global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Layers.LoraLinear> ApplyLora(global::LoraGen.Adapters.PeftLoraConfig config, string adapterName = "default") =>
+            global::LoraGen.Adapters.ModelAdapters.Apply(this, config, adapterName);
 
         /// <summary>
         /// QLoRA: replaces the frozen base of every Linear layer (lm_head excepted) by its 4-bit quantization
@@ -30,21 +37,46 @@ namespace Demo.Models
         public int QuantizeBase(global::LoraGen.Quantization.QuantType type = global::LoraGen.Quantization.QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true) =>
             global::LoraGen.Injection.LoraInjector.QuantizeBase(((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""), type, blockSize, doubleQuantize);
 
+        /// <summary>peft's set_adapter: computes with exactly these adapters; they train, every other adapter is frozen.</summary>
+        public void SetActiveAdapters(params string[] adapterNames) => global::LoraGen.Adapters.ModelAdapters.SetActiveAdapters(this, adapterNames);
+
+        /// <summary>The adapters the model computes with.</summary>
+        public global::System.Collections.Generic.IReadOnlyList<string> ActiveAdapters => global::LoraGen.Adapters.ModelAdapters.ActiveAdapters(this);
+
+        /// <summary>peft's disable_adapter(): until disposed, the model computes as its base.</summary>
+        public global::System.IDisposable DisableAdapters() => global::LoraGen.Adapters.ModelAdapters.DisableAdapters(this);
+
+        /// <summary>peft's delete_adapter: removes the adapter everywhere; refused while it is merged.</summary>
+        public void DeleteAdapter(string adapterName) => global::LoraGen.Adapters.ModelAdapters.DeleteAdapter(this, adapterName);
+
         /// <summary>
         /// Merges the active adapters of every adapted layer into its base weight, all or nothing: every layer is
         /// checked first (with <paramref name="safe"/>, that its merged weight is finite), so a refusal changes no layer.
         /// </summary>
-        public void MergeLora(bool safe = false) => global::LoraGen.Injection.LoraInjector.Merge(((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""), safe);
+        public void MergeLora(bool safe = false) => global::LoraGen.Adapters.ModelAdapters.Merge(this, safe);
 
         /// <summary>Removes every merged adapter again: 4-bit bases get their pre-merge codes back, dense ones subtract (float rounding).</summary>
-        public void UnmergeLora() => global::LoraGen.Injection.LoraInjector.Unmerge(((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""));
+        public void UnmergeLora() => global::LoraGen.Adapters.ModelAdapters.Unmerge(this);
 
-        /// <summary>True when every adapted layer is merged.</summary>
-        public bool IsLoraMerged => global::LoraGen.Injection.LoraInjector.IsMerged(((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""));
+        /// <summary>True when every layer with an active adapter is merged.</summary>
+        public bool IsLoraMerged => global::LoraGen.Adapters.ModelAdapters.IsMerged(this);
 
-        /// <summary>Exactly the trainable parameters (adapters, and biases per bias mode), for the optimizer.</summary>
-        public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> LoraParameters() =>
-            global::System.Linq.Enumerable.Where(parameters(), p => p.requires_grad);
+        /// <summary>peft's merge_and_unload: merges the active adapters, then puts the plain base layers back.</summary>
+        public void MergeAndUnload(bool safe = false) => global::LoraGen.Adapters.ModelAdapters.MergeAndUnload(this, safe);
+
+        /// <summary>peft's unload: puts the plain base layers back without merging (merged layers are unmerged first).</summary>
+        public void Unload() => global::LoraGen.Adapters.ModelAdapters.Unload(this);
+
+        /// <summary>Exactly the parameters that train (requires_grad): adapters, biases per bias mode, modules_to_save.</summary>
+        public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> TrainableParameters() => global::LoraGen.Adapters.ModelAdapters.TrainableParameters(this);
+
+        /// <summary>The same as <see cref="TrainableParameters"/>, by its earlier name.</summary>
+        public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> LoraParameters() => TrainableParameters();
+
+        /// <summary>peft's add_weighted_adapter: a new adapter combining existing ones (linear, cat or svd).</summary>
+        public void AddWeightedAdapter(global::System.Collections.Generic.IReadOnlyList<string> adapters, global::System.Collections.Generic.IReadOnlyList<double> weights, string adapterName,
+            global::LoraGen.Adapters.AdapterCombination combination = global::LoraGen.Adapters.AdapterCombination.Svd, int? svdRank = null) =>
+            global::LoraGen.Adapters.WeightedAdapters.Add(this, adapters, weights, adapterName, combination, svdRank);
 
         /// <summary>The adapted layers as resolved at compile time; <c>{i}</c> stands for a ModuleList index.</summary>
         public static global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Planning.LoraPlanEntry> LoraPlan { get; } = new global::LoraGen.Planning.LoraPlanEntry[]

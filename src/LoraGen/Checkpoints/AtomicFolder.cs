@@ -1,0 +1,83 @@
+using System.Runtime.InteropServices;
+
+namespace LoraGen.Checkpoints;
+
+/// <summary>
+/// Writes a folder of files (an adapter: config and weights) so that readers see the old folder or the new one,
+/// whole, never files of two saves: the files go into a temporary sibling folder, which then takes the target's
+/// place in one step (Linux <c>renameat2(RENAME_EXCHANGE)</c>; a plain rename when the target is new). The
+/// temporary folders of a save that was killed are removed by the next save to the same target.
+/// </summary>
+public static partial class AtomicFolder
+{
+    private const string Marker = ".loragen-";
+
+    /// <param name="directory">The folder to create or replace.</param>
+    /// <param name="writeInto">Writes the files into the folder it is given.</param>
+    public static void Write(string directory, Action<string> writeInto)
+    {
+        var target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
+        var parent = Path.GetDirectoryName(target) ?? throw CheckpointException.For(directory, "cannot replace a root folder");
+        var name = Path.GetFileName(target);
+        if (File.Exists(target)) throw CheckpointException.For(directory, "is a file, not a folder");
+        Directory.CreateDirectory(parent);
+        RemoveLeftovers(parent, name);
+
+        var staging = Path.Combine(parent, $".{name}{Marker}{Guid.NewGuid():N}.tmp");
+        Directory.CreateDirectory(staging);
+        try
+        {
+            writeInto(staging);
+            if (!Directory.Exists(target))
+                Directory.Move(staging, target);
+            else if (Exchange(staging, target))
+                Directory.Delete(staging, recursive: true);          // it holds the previous save now
+            else
+                ReplaceInTwoSteps(staging, target, parent, name);
+        }
+        catch
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            throw;
+        }
+    }
+
+    /// <summary>Folders that earlier saves to <paramref name="name"/> left behind when they were killed.</summary>
+    public static IEnumerable<string> Leftovers(string parent, string name) =>
+        Directory.Exists(parent) ? Directory.EnumerateDirectories(parent, $".{name}{Marker}*") : [];
+
+    private static void RemoveLeftovers(string parent, string name)
+    {
+        foreach (var leftover in Leftovers(parent, name).ToArray())
+            Directory.Delete(leftover, recursive: true);
+    }
+
+    /// <summary>Swaps two folders atomically where the system can (Linux); false elsewhere.</summary>
+    private static bool Exchange(string a, string b)
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        try
+        {
+            return renameat2(AtFdCwd, a, AtFdCwd, b, RenameExchange) == 0;
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Without an atomic exchange: the old folder steps aside, the new one takes its name, the old one goes.</summary>
+    private static void ReplaceInTwoSteps(string staging, string target, string parent, string name)
+    {
+        var old = Path.Combine(parent, $".{name}{Marker}{Guid.NewGuid():N}.old");
+        Directory.Move(target, old);
+        Directory.Move(staging, target);
+        Directory.Delete(old, recursive: true);
+    }
+
+    private const int AtFdCwd = -100;
+    private const uint RenameExchange = 2;
+
+    [LibraryImport("libc", EntryPoint = "renameat2", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int renameat2(int oldDirectory, string oldPath, int newDirectory, string newPath, uint flags);
+}
