@@ -24,6 +24,7 @@ internal static class InspectCommand
                 Describe(config);
                 using var adapter = SafetensorsFile.Open(Path.Combine(path, PeftAdapter.WeightsFile));
                 Write([adapter]);
+                CheckRanks(config, adapter);
                 return 0;
             }
             using var checkpoint = ShardedCheckpoint.Open(path);
@@ -33,6 +34,23 @@ internal static class InspectCommand
         using var file = SafetensorsFile.Open(path);
         Write([file]);
         return 0;
+    }
+
+    /// <summary>Each lora_A / lora_B has the rank its config gives its layer (r, or rank_pattern) and a floating dtype.</summary>
+    private static void CheckRanks(Adapters.PeftLoraConfig config, SafetensorsFile file)
+    {
+        foreach (var entry in file.Entries)
+        {
+            var part = entry.Name.EndsWith(".lora_A.weight", StringComparison.Ordinal) ? "lora_A" : entry.Name.EndsWith(".lora_B.weight", StringComparison.Ordinal) ? "lora_B" : null;
+            if (part is null) continue;
+            string path = entry.Name["base_model.model.".Length..^(part.Length + ".weight".Length + 1)];
+            int rank = config.LayerConfigFor(path).R;
+            long actual = entry.Shape.Length == 2 ? (part == "lora_A" ? entry.Shape[0] : entry.Shape[1]) : -1;
+            if (actual != rank)
+                throw CheckpointException.For(file.Path, entry.Name, $"has rank {actual} ([{string.Join(", ", entry.Shape)}]) but adapter_config.json gives '{path}' r={rank}");
+            if (entry.Type is not (TorchSharp.torch.ScalarType.Float16 or TorchSharp.torch.ScalarType.BFloat16 or TorchSharp.torch.ScalarType.Float32 or TorchSharp.torch.ScalarType.Float64))
+                throw CheckpointException.For(file.Path, entry.Name, $"has dtype {entry.DType}; adapter tensors must be floating point");
+        }
     }
 
     /// <summary>The adapter's configuration as peft names its fields.</summary>
