@@ -35,4 +35,27 @@ public sealed class InspectCommandTests : IDisposable
         Assert.Equal(2, exit);
         Assert.Contains($"loragen inspect: {path}: tensor 'w': shape [3] x F32 is 12 bytes but data_offsets span 8", error);
     }
+
+    [Fact]
+    public void An_adapter_folder_shows_its_configuration_beside_the_tensors()
+    {
+        string directory = Path.Combine(_folder.FullName, "adapter");
+        var config = Adapters.PeftFixture.Config(("r", 4), ("lora_alpha", 8), ("use_dora", true), ("modules_to_save", new System.Text.Json.Nodes.JsonArray("lm_head")),
+            ("rank_pattern", new System.Text.Json.Nodes.JsonObject { ["v_proj"] = 2 }));
+        using var a = zeros(4, 32);
+        using var b = zeros(32, 4);
+        using var m = ones(32);
+        using var head = zeros(50, 32);
+        Adapters.PeftFixture.Write(directory, config, [("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", a),
+            ("base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", b), ("base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector", m),
+            ("base_model.model.lm_head.weight", head)]);
+        var (exit, output, error) = Run("inspect", directory);
+        Assert.True(exit == 0, error);
+        Assert.Contains("r = 4, lora_alpha = 8, lora_dropout = 0.05, bias = None", output);
+        Assert.Contains("target_modules = [q_proj, v_proj]", output);
+        Assert.Contains("rank_pattern = {v_proj: 2}, alpha_pattern = {}", output);
+        Assert.Contains("use_dora = True, use_rslora = False", output);
+        Assert.Contains("modules_to_save = [lm_head]", output);
+        Assert.Contains("4 tensors", output);
+    }
 }
