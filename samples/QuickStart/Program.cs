@@ -15,7 +15,7 @@ using (no_grad()) targets = model.forward(inputs) + inputs.matmul(change.t());
 model.ApplyLora();                                  // generated: wraps fc1 and fc2, freezes the rest
 Console.WriteLine(ParameterSummary.Of(model));      // trainable params: 7,168 || all params: 105,856 || ...
 
-var optimizer = optim.AdamW(model.LoraParameters(), lr: 1e-2);
+var optimizer = optim.AdamW(model.TrainableParameters(), lr: 1e-2);
 for (int step = 0; step <= 300; step++)
 {
     using var scope = NewDisposeScope();

@@ -17,16 +17,13 @@ public sealed partial class RuntimeClassifier : Module<Tensor, Tensor>
 
     public RuntimeClassifier() : base(nameof(RuntimeClassifier)) => RegisterComponents();
 
+    /// <param name="x">(batch, 16)</param>
+    /// <returns>(batch, 3)</returns>
     public override Tensor forward(Tensor x)
     {
-        var h = x;
-        foreach (var layer in layers)
-        {
-            var next = layer.forward(h);
-            if (!ReferenceEquals(h, x)) h.Dispose();
-            h = next;
-        }
-        using (h) return score.forward(h);
+        using var first = layers[0].forward(x);
+        using var second = layers[1].forward(first);
+        return score.forward(second);
     }
 }
 
