@@ -53,7 +53,7 @@ internal static class MeasureStepCommand
         using var model = new LlamaForCausalLM(request.Config);
         if (request.Method == TrainingMethod.Qlora) model.QuantizeBase();
         if (request.Method != TrainingMethod.Full)
-            LoraInjector.Apply(model, ((ILoraComposite)model).LoraSlots(""), "default", Planner.Plan(request).AdapterTarget());
+            model.ApplyLora(Planner.Plan(request).AdapterConfig());
         using var optimizer = optim.AdamW(model.parameters().Where(p => p.requires_grad), lr: 1e-3);
         var ids = randint(0, request.Config.VocabSize, [request.Batch, request.Sequence]);
         for (int step = 0; step < 2; step++)

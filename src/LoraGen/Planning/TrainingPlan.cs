@@ -32,7 +32,12 @@ public sealed record TrainingPlan(
     PlanRequest Request, ParameterSummary Parameters, long BaseParameters, IReadOnlyList<ModuleBreakdown> Modules,
     MemoryBreakdown Memory, double FlopsPerToken, double FullFlopsPerToken, string GpuSet, string GpuSetCheckpointed)
 {
-    /// <summary>The planned adapters as a run-time target for <see cref="Injection.LoraInjector.Apply"/>: the module patterns and settings.</summary>
-    public Injection.LoraClassTarget AdapterTarget() =>
-        new(Modules.Select(m => m.Pattern).ToArray(), new Layers.LoraConfig(Request.Rank, Request.Alpha) { UseDora = Request.Method == TrainingMethod.Dora });
+    /// <summary>The planned adapters as a run-time configuration (<c>model.ApplyLora(plan.AdapterConfig())</c>): the module patterns and settings.</summary>
+    public Adapters.PeftLoraConfig AdapterConfig() => new()
+    {
+        R = Request.Rank,
+        LoraAlpha = Request.Alpha,
+        TargetModules = Adapters.ModuleSelector.Names(Modules.Select(m => m.Pattern).ToArray()),
+        UseDora = Request.Method == TrainingMethod.Dora,
+    };
 }

@@ -21,7 +21,7 @@ public class PlannerRealityTests(ITestOutputHelper output)
     private static void Apply(LlamaForCausalLM model, TrainingPlan plan)
     {
         if (plan.Request.Method == TrainingMethod.Qlora) model.QuantizeBase();
-        LoraInjector.Apply(model, ((ILoraComposite)model).LoraSlots(""), "default", plan.AdapterTarget());
+        model.ApplyLora(plan.AdapterConfig());
     }
 
     public static TheoryData<string, TrainingMethod, string> Cases => new()
