@@ -44,14 +44,21 @@ public static class Program
         }
         catch (UsageException error)
         {
-            Console.Error.WriteLine($"loragen: {error.Message}");
+            Console.Error.WriteLine($"loragen: {Terminal.Printable(error.Message)}");
             Console.Error.WriteLine(Usage);
             return 2;
         }
-        catch (Exception error) when (error is PlanException or CheckpointException)
+        catch (Exception error) when (error is PlanException or CheckpointException or ArgumentException or IOException or UnauthorizedAccessException)
         {
-            Console.Error.WriteLine($"loragen {args[0]}: {error.Message}");
+            // Bad input of any kind: one line naming the file, field or argument at fault.
+            Console.Error.WriteLine($"loragen {Terminal.Printable(args[0])}: {Terminal.Printable(error.Message.Split(" (Parameter '")[0])}");
             return 2;
+        }
+        catch (Exception error) when (Environment.GetEnvironmentVariable("LORAGEN_DEBUG") != "1")
+        {
+            // A bug of ours: still one line (LORAGEN_DEBUG=1 shows the stack trace).
+            Console.Error.WriteLine($"loragen {Terminal.Printable(args[0])}: internal error ({error.GetType().Name}): {Terminal.Printable(error.Message)}");
+            return 1;
         }
     }
 

@@ -56,18 +56,19 @@ internal static class InspectCommand
     /// <summary>The adapter's configuration as peft names its fields.</summary>
     private static void Describe(Adapters.PeftLoraConfig config)
     {
+        static void WriteLine(string line) => Console.WriteLine(Terminal.Printable(line));
         string Number(double value) => value.ToString(CultureInfo.InvariantCulture);
         string Patterns<T>(IReadOnlyDictionary<string, T> patterns) =>
             patterns.Count == 0 ? "{}" : "{" + string.Join(", ", patterns.Select(p => $"{p.Key}: {Convert.ToString(p.Value, CultureInfo.InvariantCulture)}")) + "}";
-        Console.WriteLine("peft adapter (adapter_config.json):");
-        Console.WriteLine($"  r = {config.R}, lora_alpha = {Number(config.LoraAlpha)}, lora_dropout = {Number(config.LoraDropout)}, bias = {config.Bias}");
-        Console.WriteLine($"  target_modules = {config.TargetModules}" + (config.ExcludeModules is { } ex ? $", exclude_modules = {ex}" : ""));
-        Console.WriteLine($"  rank_pattern = {Patterns(config.RankPattern)}, alpha_pattern = {Patterns(config.AlphaPattern)}");
+        WriteLine("peft adapter (adapter_config.json):");
+        WriteLine($"  r = {config.R}, lora_alpha = {Number(config.LoraAlpha)}, lora_dropout = {Number(config.LoraDropout)}, bias = {config.Bias}");
+        WriteLine($"  target_modules = {config.TargetModules}" + (config.ExcludeModules is { } ex ? $", exclude_modules = {ex}" : ""));
+        WriteLine($"  rank_pattern = {Patterns(config.RankPattern)}, alpha_pattern = {Patterns(config.AlphaPattern)}");
         if (config.LayersToTransform is { } layers)
-            Console.WriteLine($"  layers_to_transform = [{string.Join(", ", layers)}]" + (config.LayersPattern is { } lp ? $", layers_pattern = [{string.Join(", ", lp)}]" : ""));
-        Console.WriteLine($"  use_dora = {config.UseDora}, use_rslora = {config.UseRsLora}, init_lora_weights = {config.InitLoraWeights}, fan_in_fan_out = {config.FanInFanOut}");
-        Console.WriteLine($"  modules_to_save = {(config.ModulesToSave is { } saved ? "[" + string.Join(", ", saved) + "]" : "none")}");
-        if (config.BaseModelNameOrPath is { } baseModel) Console.WriteLine($"  base_model_name_or_path = {baseModel}");
+            WriteLine($"  layers_to_transform = [{string.Join(", ", layers)}]" + (config.LayersPattern is { } lp ? $", layers_pattern = [{string.Join(", ", lp)}]" : ""));
+        WriteLine($"  use_dora = {config.UseDora}, use_rslora = {config.UseRsLora}, init_lora_weights = {config.InitLoraWeights}, fan_in_fan_out = {config.FanInFanOut}");
+        WriteLine($"  modules_to_save = {(config.ModulesToSave is { } saved ? "[" + string.Join(", ", saved) + "]" : "none")}");
+        if (config.BaseModelNameOrPath is { } baseModel) WriteLine($"  base_model_name_or_path = {baseModel}");
     }
 
     private static void Write(IReadOnlyList<SafetensorsFile> files)
@@ -78,8 +79,8 @@ internal static class InspectCommand
         foreach (var file in files)
             foreach (var entry in file.Entries)
             {
-                var cells = new List<string> { Markup.Escape(entry.Name), entry.DType, Markup.Escape("[" + string.Join(", ", entry.Shape) + "]"), entry.Bytes.ToString("N0", CultureInfo.InvariantCulture) };
-                if (files.Count > 1) cells.Add(Markup.Escape(Path.GetFileName(file.Path)));
+                var cells = new List<string> { Markup.Escape(Terminal.Printable(entry.Name)), Markup.Escape(Terminal.Printable(entry.DType)), Markup.Escape("[" + string.Join(", ", entry.Shape) + "]"), entry.Bytes.ToString("N0", CultureInfo.InvariantCulture) };
+                if (files.Count > 1) cells.Add(Markup.Escape(Terminal.Printable(Path.GetFileName(file.Path))));
                 table.AddRow(cells.ToArray());
                 total += entry.Bytes;
             }
@@ -87,6 +88,6 @@ internal static class InspectCommand
         int count = files.Sum(f => f.Entries.Count);
         Console.WriteLine($"{count} tensors, {total.ToString("N0", CultureInfo.InvariantCulture)} bytes in {files.Count} file(s)");
         foreach (var file in files.Where(f => f.Metadata.Count > 0))
-            Console.WriteLine($"{Path.GetFileName(file.Path)} metadata: {string.Join(", ", file.Metadata.Select(m => $"{m.Key}={m.Value}"))}");
+            Console.WriteLine(Terminal.Printable($"{Path.GetFileName(file.Path)} metadata: {string.Join(", ", file.Metadata.Select(m => $"{m.Key}={m.Value}"))}"));
     }
 }

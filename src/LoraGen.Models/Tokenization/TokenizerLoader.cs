@@ -24,7 +24,7 @@ public static class TokenizerLoader
         string sentencepiece = Path.Combine(folder, "tokenizer.model"), json = Path.Combine(folder, "tokenizer.json");
         if (File.Exists(sentencepiece))
         {
-            using var stream = File.OpenRead(sentencepiece);
+            using var stream = new MemoryStream(InputFile.ReadAllBytes(sentencepiece, InputFile.TokenizerLimit));
             try
             {
                 return LlamaTokenizer.Create(stream, addBeginOfSentence: true, addEndOfSentence: false);
@@ -38,16 +38,28 @@ public static class TokenizerLoader
         var tiktoken = Directory.Exists(folder) ? Directory.GetFiles(folder, "*.tiktoken").FirstOrDefault() : null;
         if (tiktoken is not null)
         {
-            using var stream = File.OpenRead(tiktoken);
+            using var stream = new MemoryStream(InputFile.ReadAllBytes(tiktoken, InputFile.TokenizerLimit));
             return TiktokenTokenizer.Create(stream, new RegexPreTokenizer(new System.Text.RegularExpressions.Regex(TiktokenPattern), null), null);
         }
         throw CheckpointException.For(folder, "no tokenizer.model, tokenizer.json or *.tiktoken");
     }
 
+    private static JsonDocument ParseJson(string path)
+    {
+        try
+        {
+            return JsonDocument.Parse(InputFile.ReadAllText(path, InputFile.TokenizerLimit));
+        }
+        catch (JsonException e)
+        {
+            throw CheckpointException.For(path, $"not valid JSON ({e.Message})");
+        }
+    }
+
     /// <summary>A Hugging Face tokenizer.json with a BPE model: its vocab and merges, byte-level or not.</summary>
     public static Tokenizer FromTokenizerJson(string path)
     {
-        using var document = JsonDocument.Parse(File.ReadAllText(path));
+        using var document = ParseJson(path);
         var root = document.RootElement;
         if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
             throw CheckpointException.For(path, "missing model");

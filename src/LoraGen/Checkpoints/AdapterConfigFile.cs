@@ -29,11 +29,11 @@ public static class AdapterConfigFile
 
     public static PeftLoraConfig Read(string path)
     {
-        if (!File.Exists(path)) throw CheckpointException.For(path, "no such file");
+        var text = InputFile.ReadAllText(path, InputFile.JsonLimit);
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(File.ReadAllText(path));
+            root = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { MaxDepth = 64 });
         }
         catch (JsonException e)
         {

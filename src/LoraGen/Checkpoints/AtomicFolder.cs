@@ -19,14 +19,14 @@ public static partial class AtomicFolder
         var target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
         var parent = Path.GetDirectoryName(target) ?? throw CheckpointException.For(directory, "cannot replace a root folder");
         var name = Path.GetFileName(target);
-        if (File.Exists(target)) throw CheckpointException.For(directory, "is a file, not a folder");
-        Directory.CreateDirectory(parent);
-        RemoveLeftovers(parent, name);
-
+        if (File.Exists(target) || InputFile.IsSpecial(target) && !Directory.Exists(target))
+            throw CheckpointException.For(directory, "exists and is not a folder");
         var staging = Path.Combine(parent, $".{name}{Marker}{Guid.NewGuid():N}.tmp");
-        Directory.CreateDirectory(staging);
         try
         {
+            Directory.CreateDirectory(parent);
+            RemoveLeftovers(parent, name);
+            Directory.CreateDirectory(staging);
             writeInto(staging);
             if (!Directory.Exists(target))
                 Directory.Move(staging, target);
@@ -35,10 +35,27 @@ public static partial class AtomicFolder
             else
                 ReplaceInTwoSteps(staging, target, parent, name);
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(staging);
+            throw CheckpointException.For(directory, $"cannot be written ({AtomicFile.Reason(e)})");
+        }
         catch
         {
-            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            TryDelete(staging);
             throw;
+        }
+    }
+
+    private static void TryDelete(string folder)
+    {
+        try
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Left for the next save to remove.
         }
     }
 

@@ -1,5 +1,5 @@
-using System.IO.MemoryMappedFiles;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
 using System.Text.Json;
 using static TorchSharp.torch;
 
@@ -13,7 +13,9 @@ public sealed record SafetensorsEntry(string Name, string DType, ScalarType Type
 }
 
 /// <summary>
-/// A safetensors file, validated strictly when opened and read through a memory map one tensor at a time:
+/// A safetensors file, validated strictly when opened and read one tensor at a time with positioned reads
+/// straight into the tensor's memory (no memory map: a file truncated while open is an error, not a SIGBUS;
+/// tensors of any size, read in chunks of 1 GiB):
 /// 8-byte little-endian header size, a UTF-8 JSON header (name → dtype, shape, data_offsets; optional
 /// <c>__metadata__</c> of strings), then the data, which the tensors must cover in order with no gap,
 /// no overlap and nothing left over. Every error names the file and the tensor.
@@ -23,16 +25,17 @@ public sealed class SafetensorsFile : IDisposable
     /// <summary>The reference implementation refuses headers above 100 MB; so do we.</summary>
     public const long MaxHeaderBytes = 100_000_000;
 
-    private readonly MemoryMappedFile? _map;
-    private readonly MemoryMappedViewAccessor? _view;
+    /// <summary>Bytes per positioned read: a span's length is an int, and one read should not hold the GC for long.</summary>
+    private const long ChunkBytes = 64L << 20;
+
+    private readonly SafeFileHandle _handle;
     private readonly Dictionary<string, SafetensorsEntry> _entries;
 
-    private SafetensorsFile(string path, MemoryMappedFile? map, MemoryMappedViewAccessor? view, long dataStart,
+    private SafetensorsFile(string path, SafeFileHandle handle, long dataStart,
         List<SafetensorsEntry> entries, IReadOnlyDictionary<string, string> metadata)
     {
         Path = path;
-        _map = map;
-        _view = view;
+        _handle = handle;
         DataStart = dataStart;
         Entries = entries;
         _entries = entries.ToDictionary(e => e.Name);
@@ -51,29 +54,30 @@ public sealed class SafetensorsFile : IDisposable
     public SafetensorsEntry Entry(string name) =>
         _entries.TryGetValue(name, out var entry) ? entry : throw CheckpointException.For(Path, name, "not in this file");
 
+    /// <summary>Opens and validates <paramref name="path"/> (a regular file; symbolic links are followed, as in a Hugging Face cache).</summary>
     public static SafetensorsFile Open(string path)
     {
-        if (!File.Exists(path)) throw CheckpointException.For(path, "no such file");
-        long length = new FileInfo(path).Length;
+        long length = InputFile.Check(path);
         if (length < 8) throw CheckpointException.For(path, $"too short for a safetensors header ({length} bytes)");
-        byte[] header;
-        ulong headerSize;
-        using (var stream = File.OpenRead(path))
+        var handle = OpenHandle(path);
+        try
         {
             Span<byte> sizeBytes = stackalloc byte[8];
-            stream.ReadExactly(sizeBytes);
-            headerSize = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(sizeBytes);
+            ReadFully(handle, path, sizeBytes, 0);
+            ulong headerSize = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(sizeBytes);
             if (headerSize > MaxHeaderBytes) throw CheckpointException.For(path, $"header size {headerSize} exceeds the {MaxHeaderBytes}-byte limit");
             if ((long)headerSize > length - 8) throw CheckpointException.For(path, $"header size {headerSize} runs past the end of the file ({length} bytes)");
-            header = new byte[headerSize];
-            stream.ReadExactly(header);
+            var header = new byte[headerSize];
+            ReadFully(handle, path, header, 8);
+            long dataStart = 8 + (long)headerSize;
+            var (entries, metadata) = ParseHeader(path, header, length - dataStart);
+            return new SafetensorsFile(path, handle, dataStart, entries, metadata);
         }
-        long dataStart = 8 + (long)headerSize;
-        var (entries, metadata) = ParseHeader(path, header, length - dataStart);
-        if (length == dataStart) return new SafetensorsFile(path, null, null, dataStart, entries, metadata);
-        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        var view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
-        return new SafetensorsFile(path, map, view, dataStart, entries, metadata);
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Reads one tensor into a new CPU tensor of its own dtype and shape.</summary>
@@ -89,30 +93,56 @@ public sealed class SafetensorsFile : IDisposable
     /// Copies one tensor straight from the map into <paramref name="destination"/> (a contiguous CPU tensor of the
     /// same dtype and element count, e.g. a model parameter): no intermediate tensor is allocated.
     /// </summary>
-    public unsafe void ReadInto(string name, Tensor destination)
+    public void ReadInto(string name, Tensor destination)
     {
         var entry = Entry(name);
         if (destination.dtype != entry.Type || destination.numel() * destination.ElementSize != entry.Bytes
             || !destination.is_contiguous() || destination.device_type != TorchSharp.DeviceType.CPU)
             throw CheckpointException.For(Path, name, $"cannot be read into a {destination.dtype} [{string.Join(", ", destination.shape)}] tensor on {destination.device}");
         if (entry.Bytes == 0) return;
-        byte* start = null;
-        _view!.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
-        try
+        using var flat = destination.view(-1);                                       // (elements,)
+        long elementSize = destination.ElementSize, perChunk = ChunkBytes / elementSize, count = flat.shape[0];
+        for (long first = 0; first < count; first += perChunk)
         {
-            var source = new ReadOnlySpan<byte>(start + _view.PointerOffset + DataStart + entry.Begin, checked((int)entry.Bytes));
-            source.CopyTo(destination.bytes);
-        }
-        finally
-        {
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            using var part = flat.narrow(0, first, Math.Min(perChunk, count - first));
+            ReadFully(_handle, Path, part.bytes, DataStart + entry.Begin + first * elementSize, name);
         }
     }
 
-    public void Dispose()
+    public void Dispose() => _handle.Dispose();
+
+    private static SafeFileHandle OpenHandle(string path)
     {
-        _view?.Dispose();
-        _map?.Dispose();
+        try
+        {
+            return File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw CheckpointException.For(path, $"cannot be opened ({e.Message})");
+        }
+    }
+
+    /// <summary>Fills <paramref name="buffer"/> from <paramref name="offset"/>; a file that ends early (truncated while open) is an error naming it.</summary>
+    private static void ReadFully(SafeFileHandle handle, string path, Span<byte> buffer, long offset, string? tensor = null)
+    {
+        while (buffer.Length > 0)
+        {
+            int read;
+            try
+            {
+                read = RandomAccess.Read(handle, buffer, offset);
+            }
+            catch (IOException e)
+            {
+                throw tensor is null ? CheckpointException.For(path, $"cannot be read ({e.Message})") : CheckpointException.For(path, tensor, $"cannot be read ({e.Message})");
+            }
+            if (read == 0)
+                throw tensor is null ? CheckpointException.For(path, "ends early: it was truncated while open")
+                    : CheckpointException.For(path, tensor, "ends early: the file was truncated while open");
+            buffer = buffer[read..];
+            offset += read;
+        }
     }
 
     private static (List<SafetensorsEntry>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataBytes)

@@ -47,7 +47,13 @@ public static class SafetensorsWriter
             foreach (var (_, tensor) in list)
             {
                 using var cpu = tensor.detach().cpu().contiguous();
-                stream.Write(cpu.bytes);
+                using var flat = cpu.view(-1);                                   // written 1 GiB at a time: any size
+                long perChunk = (1L << 30) / Math.Max(1, cpu.ElementSize), count = flat.shape[0];
+                for (long first = 0; first < count; first += perChunk)
+                {
+                    using var part = flat.narrow(0, first, Math.Min(perChunk, count - first));
+                    stream.Write(part.bytes);
+                }
             }
         });
     }

@@ -61,11 +61,15 @@ public sealed class ShardedCheckpoint : IDisposable
         Dictionary<string, string> map;
         try
         {
-            using var document = JsonDocument.Parse(File.ReadAllText(index));
+            using var document = JsonDocument.Parse(InputFile.ReadAllText(index, InputFile.JsonLimit));
             if (!document.RootElement.TryGetProperty("weight_map", out var weights) || weights.ValueKind != JsonValueKind.Object)
                 throw CheckpointException.For(index, "missing weight_map");
-            map = weights.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.ValueKind == JsonValueKind.String
-                ? p.Value.GetString()! : throw CheckpointException.For(index, p.Name, "its shard must be a file name"));
+            map = new Dictionary<string, string>();
+            foreach (var p in weights.EnumerateObject())
+            {
+                if (p.Value.ValueKind != JsonValueKind.String) throw CheckpointException.For(index, p.Name, "its shard must be a file name");
+                if (!map.TryAdd(p.Name, p.Value.GetString()!)) throw CheckpointException.For(index, p.Name, "is listed twice in weight_map");
+            }
         }
         catch (JsonException e)
         {

@@ -12,8 +12,11 @@ namespace LoraGen.Planning;
 public static class ActivationModel
 {
     /// <returns>Elements: without checkpointing, with it, and of the logits (tokens × vocabulary, three copies).</returns>
-    public static (long Full, long Checkpointed, long Logits) For(PlanRequest request, IReadOnlyList<LinearShape> targets)
+    /// <param name="adaptedLayers">How many Linear layers carry an adapter (all instances together).</param>
+    public static (long Full, long Checkpointed, long Logits) For(PlanRequest request, long adaptedLayers)
     {
+        checked
+        {
         var c = request.Config;
         long t = (long)request.Batch * request.Sequence;
         long scores = (long)request.Batch * c.Heads * request.Sequence * request.Sequence;
@@ -23,7 +26,7 @@ public static class ActivationModel
             ModelFamily.Phi => t * (2L * c.HiddenSize + 4 * c.HiddenSize + 2L * c.IntermediateSize) + scores,
             _ => t * (8L * c.HiddenSize + 4L * c.IntermediateSize) + scores,
         };
-        long adapters = targets.Count == 0 ? 0 : t * (long)request.Rank * targets.Count / Math.Max(1, c.Layers);
+        long adapters = t * request.Rank * adaptedLayers / Math.Max(1, c.Layers);
         long layer = perLayer + adapters;
         long final = 2 * t * c.HiddenSize;                                   // the final norm
         // Backward also holds the gradients of one layer's activations while it works through that layer.
@@ -32,5 +35,6 @@ public static class ActivationModel
         // The logits, their contiguous copy for the shifted targets, and the log-softmax the loss keeps.
         long logits = 3L * request.Batch * request.Sequence * c.VocabSize;
         return (full, checkpointed, logits);
+        }
     }
 }

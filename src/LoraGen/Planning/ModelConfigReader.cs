@@ -7,12 +7,22 @@ public static class ModelConfigReader
 {
     public static readonly string[] SupportedTypes = ["llama", "mistral", "qwen2", "gpt2", "phi"];
 
+    /// <param name="path">A config.json, or a model folder holding one.</param>
     public static ModelConfig FromFile(string path)
     {
-        if (!File.Exists(path)) throw new PlanException($"{path}: no such file");
+        if (Directory.Exists(path)) path = Path.Combine(path, "config.json");
+        string json;
         try
         {
-            return FromJson(File.ReadAllText(path), path);
+            json = Checkpoints.InputFile.ReadAllText(path, Checkpoints.InputFile.JsonLimit);
+        }
+        catch (Checkpoints.CheckpointException e)
+        {
+            throw new PlanException(e.Message);
+        }
+        try
+        {
+            return FromJson(json, path);
         }
         catch (JsonException e)
         {

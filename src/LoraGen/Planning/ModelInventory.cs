@@ -1,18 +1,44 @@
+using LoraGen.Injection;
+
 namespace LoraGen.Planning;
 
-/// <summary>A Linear (or GPT-2 Conv1D) layer of a model, under its Hugging Face module path.</summary>
+/// <summary>
+/// A kind of Linear (or GPT-2 Conv1D) layer of a model: its Hugging Face module path, with <c>{i}</c> for the
+/// decoder-layer index when there is one per layer, and how many instances the model has.
+/// </summary>
 /// <param name="IsOutputHead">lm_head: never part of all-linear, never quantized.</param>
-public sealed record LinearShape(string Path, long In, long Out, bool HasBias, bool IsOutputHead = false)
+public sealed record LinearShape(string Path, long In, long Out, bool HasBias, bool IsOutputHead = false, int Instances = 1)
 {
-    public long Parameters => In * Out + (HasBias ? Out : 0);
+    /// <summary>Parameters of one instance.</summary>
+    public long Parameters => checked(In * Out + (HasBias ? Out : 0));
+
+    /// <summary>The module path of every instance (<c>{i}</c> replaced by 0, 1, ...).</summary>
+    public IEnumerable<string> InstancePaths() =>
+        Path.Contains(ModulePath.IndexSegment) ? Enumerable.Range(0, Instances).Select(i => Path.Replace(ModulePath.IndexSegment, i.ToString(System.Globalization.CultureInfo.InvariantCulture))) : [Path];
+
+    /// <summary>
+    /// How many instances a target name selects, peft's way (exact path or dotted suffix): all of them, or one when
+    /// the name reaches the <c>{i}</c> segment with an index (<c>model.layers.3.self_attn.q_proj</c>), or none.
+    /// </summary>
+    public int InstancesMatching(string name)
+    {
+        if (!ModulePath.Matches(Path, name)) return 0;
+        var pathSegments = Path.Split('.');
+        var nameSegments = name.Split('.');
+        int index = Array.IndexOf(pathSegments, ModulePath.IndexSegment), offset = pathSegments.Length - nameSegments.Length;
+        if (index < offset) return Instances;                                        // the name stops below the index
+        return int.TryParse(nameSegments[index - offset], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int i) && i < Instances
+            ? 1 : nameSegments[index - offset] == ModulePath.IndexSegment ? Instances : 0;
+    }
 }
 
-/// <summary>Parameters that are not in a Linear layer: embeddings and norms.</summary>
-public sealed record OtherParameters(string Path, long Count);
+/// <summary>Parameters that are not in a Linear layer (embeddings and norms): <paramref name="Count"/> per instance.</summary>
+public sealed record OtherParameters(string Path, long Count, int Instances = 1);
 
 /// <summary>
-/// Every parameter of a model built from a <see cref="ModelConfig"/>, with Hugging Face's module paths
-/// (one entry per layer, so peft-style names match exactly as they would on the real model).
+/// Every parameter of a model built from a <see cref="ModelConfig"/>, with Hugging Face's module paths: one
+/// entry per kind of layer times its count (no per-layer objects, so a config with absurd sizes costs nothing
+/// to count, and every sum is checked for overflow).
 /// </summary>
 public sealed class ModelInventory
 {
@@ -26,71 +52,66 @@ public sealed class ModelInventory
 
     public IReadOnlyList<OtherParameters> Others { get; }
 
-    /// <summary>Each parameter counted once (tied embeddings have no separate lm_head).</summary>
-    public long TotalParameters => Linears.Sum(l => l.Parameters) + Others.Sum(o => o.Count);
+    /// <summary>Each parameter counted once (tied embeddings have no separate lm_head). Throws <see cref="OverflowException"/> past 2⁶³.</summary>
+    public long TotalParameters => checked(Linears.Sum(l => l.Parameters * l.Instances) + Others.Sum(o => o.Count * o.Instances));
 
     public static ModelInventory For(ModelConfig c)
     {
         var linears = new List<LinearShape>();
         var others = new List<OtherParameters>();
         long h = c.HiddenSize, kv = c.KvDim, inter = c.IntermediateSize, vocab = c.VocabSize;
-        switch (c.Family)
+        int n = c.Layers;
+        checked
         {
-            case ModelFamily.Llama or ModelFamily.Qwen2:
+            switch (c.Family)
             {
-                bool qkvBias = c.Family == ModelFamily.Qwen2;
-                others.Add(new("model.embed_tokens", vocab * h));
-                for (int i = 0; i < c.Layers; i++)
+                case ModelFamily.Llama or ModelFamily.Qwen2:
                 {
-                    string p = $"model.layers.{i}.";
-                    linears.Add(new(p + "self_attn.q_proj", h, h, qkvBias));
-                    linears.Add(new(p + "self_attn.k_proj", h, kv, qkvBias));
-                    linears.Add(new(p + "self_attn.v_proj", h, kv, qkvBias));
-                    linears.Add(new(p + "self_attn.o_proj", h, h, false));
-                    linears.Add(new(p + "mlp.gate_proj", h, inter, false));
-                    linears.Add(new(p + "mlp.up_proj", h, inter, false));
-                    linears.Add(new(p + "mlp.down_proj", inter, h, false));
-                    others.Add(new(p + "input_layernorm", h));
-                    others.Add(new(p + "post_attention_layernorm", h));
+                    bool qkvBias = c.Family == ModelFamily.Qwen2;
+                    const string p = "model.layers.{i}.";
+                    others.Add(new("model.embed_tokens", vocab * h));
+                    linears.Add(new(p + "self_attn.q_proj", h, h, qkvBias, Instances: n));
+                    linears.Add(new(p + "self_attn.k_proj", h, kv, qkvBias, Instances: n));
+                    linears.Add(new(p + "self_attn.v_proj", h, kv, qkvBias, Instances: n));
+                    linears.Add(new(p + "self_attn.o_proj", h, h, false, Instances: n));
+                    linears.Add(new(p + "mlp.gate_proj", h, inter, false, Instances: n));
+                    linears.Add(new(p + "mlp.up_proj", h, inter, false, Instances: n));
+                    linears.Add(new(p + "mlp.down_proj", inter, h, false, Instances: n));
+                    others.Add(new(p + "input_layernorm", h, n));
+                    others.Add(new(p + "post_attention_layernorm", h, n));
+                    others.Add(new("model.norm", h));
+                    if (!c.TieWordEmbeddings) linears.Add(new("lm_head", h, vocab, false, IsOutputHead: true));
+                    break;
                 }
-                others.Add(new("model.norm", h));
-                if (!c.TieWordEmbeddings) linears.Add(new("lm_head", h, vocab, false, IsOutputHead: true));
-                break;
-            }
-            case ModelFamily.Gpt2:
-            {
-                others.Add(new("transformer.wte", vocab * h));
-                others.Add(new("transformer.wpe", (long)c.MaxPositions * h));
-                for (int i = 0; i < c.Layers; i++)
+                case ModelFamily.Gpt2:
                 {
-                    string p = $"transformer.h.{i}.";
-                    others.Add(new(p + "ln_1", 2 * h));
-                    linears.Add(new(p + "attn.c_attn", h, 3 * h, true));
-                    linears.Add(new(p + "attn.c_proj", h, h, true));
-                    others.Add(new(p + "ln_2", 2 * h));
-                    linears.Add(new(p + "mlp.c_fc", h, inter, true));
-                    linears.Add(new(p + "mlp.c_proj", inter, h, true));
+                    const string p = "transformer.h.{i}.";
+                    others.Add(new("transformer.wte", vocab * h));
+                    others.Add(new("transformer.wpe", c.MaxPositions * h));
+                    others.Add(new(p + "ln_1", 2 * h, n));
+                    linears.Add(new(p + "attn.c_attn", h, 3 * h, true, Instances: n));
+                    linears.Add(new(p + "attn.c_proj", h, h, true, Instances: n));
+                    others.Add(new(p + "ln_2", 2 * h, n));
+                    linears.Add(new(p + "mlp.c_fc", h, inter, true, Instances: n));
+                    linears.Add(new(p + "mlp.c_proj", inter, h, true, Instances: n));
+                    others.Add(new("transformer.ln_f", 2 * h));
+                    break;   // lm_head is tied to wte
                 }
-                others.Add(new("transformer.ln_f", 2 * h));
-                break;   // lm_head is tied to wte
-            }
-            case ModelFamily.Phi:
-            {
-                others.Add(new("model.embed_tokens", vocab * h));
-                for (int i = 0; i < c.Layers; i++)
+                case ModelFamily.Phi:
                 {
-                    string p = $"model.layers.{i}.";
-                    linears.Add(new(p + "self_attn.q_proj", h, h, true));
-                    linears.Add(new(p + "self_attn.k_proj", h, kv, true));
-                    linears.Add(new(p + "self_attn.v_proj", h, kv, true));
-                    linears.Add(new(p + "self_attn.dense", h, h, true));
-                    linears.Add(new(p + "mlp.fc1", h, inter, true));
-                    linears.Add(new(p + "mlp.fc2", inter, h, true));
-                    others.Add(new(p + "input_layernorm", 2 * h));
+                    const string p = "model.layers.{i}.";
+                    others.Add(new("model.embed_tokens", vocab * h));
+                    linears.Add(new(p + "self_attn.q_proj", h, h, true, Instances: n));
+                    linears.Add(new(p + "self_attn.k_proj", h, kv, true, Instances: n));
+                    linears.Add(new(p + "self_attn.v_proj", h, kv, true, Instances: n));
+                    linears.Add(new(p + "self_attn.dense", h, h, true, Instances: n));
+                    linears.Add(new(p + "mlp.fc1", h, inter, true, Instances: n));
+                    linears.Add(new(p + "mlp.fc2", inter, h, true, Instances: n));
+                    others.Add(new(p + "input_layernorm", 2 * h, n));
+                    others.Add(new("model.final_layernorm", 2 * h));
+                    if (!c.TieWordEmbeddings) linears.Add(new("lm_head", h, vocab, true, IsOutputHead: true));
+                    break;
                 }
-                others.Add(new("model.final_layernorm", 2 * h));
-                if (!c.TieWordEmbeddings) linears.Add(new("lm_head", h, vocab, true, IsOutputHead: true));
-                break;
             }
         }
         return new ModelInventory(linears, others);

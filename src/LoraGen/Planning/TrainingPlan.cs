@@ -32,12 +32,12 @@ public sealed record TrainingPlan(
     PlanRequest Request, ParameterSummary Parameters, long BaseParameters, IReadOnlyList<ModuleBreakdown> Modules,
     MemoryBreakdown Memory, double FlopsPerToken, double FullFlopsPerToken, string GpuSet, string GpuSetCheckpointed)
 {
-    /// <summary>The planned adapters as a run-time configuration (<c>model.ApplyLora(plan.AdapterConfig())</c>): the module patterns and settings.</summary>
+    /// <summary>The planned adapters as a run-time configuration (<c>model.ApplyLora(plan.AdapterConfig())</c>): the targets and settings asked for.</summary>
     public Adapters.PeftLoraConfig AdapterConfig() => new()
     {
         R = Request.Rank,
         LoraAlpha = Request.Alpha,
-        TargetModules = Adapters.ModuleSelector.Names(Modules.Select(m => m.Pattern).ToArray()),
+        TargetModules = Request.Targets is [Planner.AllLinear] ? Adapters.ModuleSelector.AllLinear : Adapters.ModuleSelector.Names(Request.Targets.ToArray()),
         UseDora = Request.Method == TrainingMethod.Dora,
     };
 }

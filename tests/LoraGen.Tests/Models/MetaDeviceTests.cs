@@ -30,6 +30,7 @@ public class MetaDeviceTests
         Assert.All(parameters.Values, p => Assert.Equal(DeviceType.META, p.device_type));
         Assert.Equal(Planner.Plan(new PlanRequest(config, TrainingMethod.Full, 0, 1, [])).BaseParameters, parameters.Values.Sum(p => p.numel()));
         foreach (var linear in ModelInventory.For(config).Linears)
-            Assert.Equal(new[] { linear.Out, linear.In }, parameters[linear.Path + ".weight"].shape);   // HF names, (out, in)
+            foreach (var path in linear.InstancePaths())
+                Assert.Equal(new[] { linear.Out, linear.In }, parameters[path + ".weight"].shape);   // HF names, (out, in)
     }
 }

@@ -92,7 +92,7 @@ public class PlannerCountTests
         var config = ModelPresets.Get("llama-2-70b");
         var qlora = Planner.Plan(new PlanRequest(config, TrainingMethod.Qlora, 16, 32, [Planner.AllLinear], 1, 1));
         var inventory = ModelInventory.For(config);
-        long linearWeights = inventory.Linears.Where(l => !l.IsOutputHead).Sum(l => l.In * l.Out);
+        long linearWeights = inventory.Linears.Where(l => !l.IsOutputHead).Sum(l => l.In * l.Out * l.Instances);
         long rest = inventory.TotalParameters - linearWeights;
         long adapters = qlora.Parameters.Trainable;
         double bits = 8.0 * (qlora.Memory.Weights - 2 * rest - 4 * adapters) / linearWeights;
