@@ -83,7 +83,7 @@ internal static class Emitter
         w.Line("/// (NF4, blocks of 64, double-quantized absmax by default). Call before or after ApplyLora.");
         w.Line("/// </summary>");
         w.Line("public int QuantizeBase(global::LoraGen.Quantization.QuantType type = global::LoraGen.Quantization.QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true) =>");
-        w.Line($"    {Injector}.QuantizeBase((({Composite})this).LoraSlots(\"\"), type, blockSize, doubleQuantize);");
+        w.Line($"    {Adapters}.QuantizeBase(this, type, blockSize, doubleQuantize);");
         w.Line();
         w.Line("/// <summary>peft's set_adapter: computes with exactly these adapters; they train, every other adapter is frozen.</summary>");
         w.Line($"public void SetActiveAdapters(params string[] adapterNames) => {Adapters}.SetActiveAdapters(this, adapterNames);");

@@ -31,6 +31,8 @@ internal static class InspectCommand
             Write(checkpoint.Files);
             return 0;
         }
+        if (Path.GetExtension(path).ToLowerInvariant() is ".bin" or ".pt" or ".pth" or ".ckpt" or ".pkl")
+            throw CheckpointException.For(path, "pickle checkpoints (.bin/.pt) can run arbitrary code when loaded and are refused; convert them to safetensors");
         using var file = SafetensorsFile.Open(path);
         Write([file]);
         return 0;

@@ -20,16 +20,22 @@ internal sealed record PlanOptions(
         {
             string flag = args[i];
             string Value() => i + 1 < args.Length ? args[++i] : throw new UsageException($"{flag} needs a value");
-            int Int() => int.TryParse(Value(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)
-                ? n : throw new UsageException($"{flag} needs a whole number; got '{args[i]}'");
+            int Int()
+            {
+                string text = Value();
+                if (int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)) return n;
+                throw new UsageException(long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _) || text.TrimStart('-').All(char.IsAsciiDigit) && text.Length > 1
+                    ? $"{flag} must be at most {int.MaxValue:N0}; got '{text}'"
+                    : $"{flag} needs a whole number; got '{text}'");
+            }
             switch (flag)
             {
                 case "--config": config = Value(); break;
                 case "--preset": preset = Value(); break;
                 case "--rank": rank = Int(); break;
                 case "--alpha":
-                    alpha = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out var a) ? a
-                        : throw new UsageException($"--alpha needs a number; got '{args[i]}'");
+                    alpha = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out var a) && double.IsFinite(a) ? a
+                        : throw new UsageException($"--alpha needs a finite number; got '{args[i]}'");
                     break;
                 case "--targets": targets = Value(); break;
                 case "--method":

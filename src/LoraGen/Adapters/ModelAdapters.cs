@@ -77,7 +77,7 @@ public static class ModelAdapters
     internal static AdapterPlan Plan(nn.Module model, PeftLoraConfig config, string adapterName)
     {
         ArgumentNullException.ThrowIfNull(config);
-        ArgumentException.ThrowIfNullOrWhiteSpace(adapterName);
+        LoraLinear.CheckAdapterName(adapterName);
         config.Validate();
         var slots = Slots(model);
         if (AdapterNames(model).Contains(adapterName))
@@ -86,9 +86,8 @@ public static class ModelAdapters
         foreach (var slot in slots)
         {
             var current = slot.Current;
-            if (current is null || !config.Targets(slot.Path, current is Linear or FourBitLinear or LoraLinear)) continue;
-            if (current is not (Linear or FourBitLinear or LoraLinear))
-                throw new InvalidOperationException($"LoRA target '{slot.Path}' of {model.GetName()} holds a {current.GetType().Name}; only Linear layers (dense or 4-bit) can be adapted.");
+            if (current is null || !config.Targets(slot.Path, LinearLayers.IsAdaptable(current))) continue;
+            LinearLayers.CheckAdaptable(model, slot.Path, current);
             var settings = config.LayerConfigFor(slot.Path);
             settings.Validate($"LoRA target '{slot.Path}'");
             targets.Add((slot, settings));
@@ -133,7 +132,8 @@ public static class ModelAdapters
 
     /// <summary>
     /// peft's <c>set_adapter</c>: the model computes with exactly these adapters (each layer with those it holds),
-    /// they train and every other adapter is frozen; modules_to_save show the active adapter's copy.
+    /// they train and every other adapter is frozen; modules_to_save show the active adapter's copy. A merged model
+    /// is unmerged first, as peft does, so that no other adapter stays in the weights.
     /// </summary>
     public static void SetActiveAdapters(nn.Module model, params string[] adapterNames)
     {
@@ -141,6 +141,7 @@ public static class ModelAdapters
         foreach (var name in adapterNames)
             if (!known.Contains(name))
                 throw new KeyNotFoundException($"{model.GetName()} has no adapter '{name}' (adapters: {string.Join(", ", known)}).");
+        if (Layers(model).Any(layer => layer.IsMerged)) Unmerge(model);
         Activate(model, adapterNames);
     }
 
@@ -167,10 +168,7 @@ public static class ModelAdapters
         foreach (var parameter in StateOf(model).Saved.LiveParameters()) keep.Add(parameter);
         bool allBiases = layers.Any(layer => layer.ActiveAdapters.Any(name => layer.Adapter(name).Config.Bias == LoraBias.All));
         foreach (var (name, parameter) in model.named_parameters())
-        {
-            bool isBias = name == "bias" || name.EndsWith(".bias", StringComparison.Ordinal);
-            parameter.requires_grad = keep.Contains(parameter) || (allBiases && isBias);
-        }
+            parameter.requires_grad = keep.Contains(parameter) || (allBiases && LinearLayers.IsBias(name));
     }
 
     /// <summary>
@@ -189,14 +187,29 @@ public static class ModelAdapters
         }
         catch
         {
-            foreach (var scope in restore) scope.Dispose();
+            RestoreAll(restore, () => { });
             throw;
         }
-        return new OnDispose(() =>
+        return new OnDispose(() => RestoreAll(restore, () => state.Saved.Activate(active)));
+    }
+
+    /// <summary>Ends every scope and runs <paramref name="last"/>, each whatever the others throw; then throws what they threw.</summary>
+    private static void RestoreAll(IEnumerable<IDisposable> scopes, Action last)
+    {
+        var errors = new List<Exception>();
+        foreach (var step in scopes.Select(scope => (Action)scope.Dispose).Append(last))
         {
-            foreach (var scope in restore) scope.Dispose();
-            state.Saved.Activate(active);
-        });
+            try
+            {
+                step();
+            }
+            catch (Exception e)
+            {
+                errors.Add(e);
+            }
+        }
+        if (errors.Count == 1) throw errors[0];
+        if (errors.Count > 1) throw new AggregateException(errors);
     }
 
     /// <summary>
@@ -213,6 +226,7 @@ public static class ModelAdapters
         if (merged.Length > 0)
             throw new InvalidOperationException($"Cannot delete adapter '{adapterName}' while it is merged (in {string.Join(", ", merged.Take(3))}{(merged.Length > 3 ? ", ..." : "")}); unmerge first.");
 
+        var wasActive = ActiveAdapters(model).Contains(adapterName);
         var active = ActiveAdapters(model).Where(name => name != adapterName).ToList();
         foreach (var slot in Slots(model))
         {
@@ -224,26 +238,26 @@ public static class ModelAdapters
         state.Saved.Delete(adapterName);
         state.Configs.Remove(adapterName);
         var remaining = AdapterNames(model);
-        if (active.Count == 0 && remaining.Count > 0) active.Add(remaining.Order(StringComparer.Ordinal).First());
+        if (wasActive && active.Count == 0 && remaining.Count > 0) active.Add(remaining.Order(StringComparer.Ordinal).First());
         Activate(model, active);
     }
 
     /// <summary>
-    /// Merges the active adapters of every adapted layer that is not merged yet, all or nothing: every layer is
-    /// checked first (with <paramref name="safe"/>, that its merged weight is finite), so a refusal changes no
-    /// layer; should a merge still fail midway, the layers merged before it are unmerged again.
+    /// Merges every active adapter not merged yet into its layer, all or nothing: every layer is checked first
+    /// (with <paramref name="safe"/>, that its merged weight is finite), so a refusal changes no layer; should a
+    /// merge still fail midway, the layers merged before it are unmerged again (the failing layer takes back its own).
     /// </summary>
     public static void Merge(nn.Module model, bool safe = false)
     {
-        var layers = Layers(model).Where(layer => !layer.IsMerged && layer.ActiveAdapters.Count > 0).ToArray();
-        if (layers.Length == 0) throw new InvalidOperationException($"{model.GetName()} has no unmerged LoRA layer to merge; apply an adapter first, or the model is merged already.");
-        foreach (var layer in layers) layer.CheckMerge(safe: safe);
+        var pending = Layers(model).Select(layer => (Layer: layer, Names: Pending(layer))).Where(p => p.Names.Length > 0).ToArray();
+        if (pending.Length == 0) throw new InvalidOperationException($"{model.GetName()} has no unmerged active adapter to merge; apply an adapter first, or the model is merged already.");
+        foreach (var (layer, names) in pending) layer.CheckMerge(names, safe);
         var merged = new List<LoraLinear>();
         try
         {
-            foreach (var layer in layers)
+            foreach (var (layer, names) in pending)
             {
-                layer.Merge();
+                layer.Merge(names);
                 merged.Add(layer);
             }
         }
@@ -254,6 +268,9 @@ public static class ModelAdapters
         }
     }
 
+    /// <summary>The active adapters of <paramref name="layer"/> that are not merged into it.</summary>
+    private static string[] Pending(LoraLinear layer) => layer.ActiveAdapters.Except(layer.MergedAdapters).ToArray();
+
     /// <summary>Unmerges every merged layer.</summary>
     public static void Unmerge(nn.Module model)
     {
@@ -262,11 +279,11 @@ public static class ModelAdapters
         foreach (var layer in layers) layer.Unmerge();
     }
 
-    /// <summary>True when the model has layers with active adapters and every one of them is merged.</summary>
+    /// <summary>True when the model has active adapters and every one of them is merged into its layers.</summary>
     public static bool IsMerged(nn.Module model)
     {
         var layers = Layers(model).Where(layer => layer.ActiveAdapters.Count > 0).ToArray();
-        return layers.Length > 0 && layers.All(layer => layer.IsMerged);
+        return layers.Length > 0 && layers.All(layer => Pending(layer).Length == 0);
     }
 
     /// <summary>
@@ -276,7 +293,7 @@ public static class ModelAdapters
     /// </summary>
     public static void MergeAndUnload(nn.Module model, bool safe = false)
     {
-        if (Layers(model).Any(layer => !layer.IsMerged && layer.ActiveAdapters.Count > 0)) Merge(model, safe);
+        if (Layers(model).Any(layer => Pending(layer).Length > 0)) Merge(model, safe);
         UnwrapAll(model, keepModulesToSave: true);
     }
 
@@ -289,6 +306,42 @@ public static class ModelAdapters
     {
         foreach (var layer in Layers(model).Where(layer => layer.IsMerged)) layer.Unmerge();
         UnwrapAll(model, keepModulesToSave: false);
+    }
+
+    /// <summary>
+    /// QLoRA's frozen base: every Linear slot (adapted or not) except lm_head and the modules saved in full
+    /// (modules_to_save) gets its 4-bit quantization, one layer at a time so that only one dense copy exists at
+    /// once. Every layer is checked first (none merged or disabled), so a refusal changes nothing; the trainable
+    /// state is the same afterwards, whichever of QuantizeBase and ApplyLora ran first.
+    /// </summary>
+    /// <returns>How many layers were quantized.</returns>
+    public static int QuantizeBase(nn.Module model, QuantType type = QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true)
+    {
+        var saved = StateOf(model).Saved;
+        var slots = Slots(model).Where(slot => slot.Path != "lm_head" && !slot.Path.EndsWith(".lm_head", StringComparison.Ordinal) && !saved.Covers(slot.Path)).ToArray();
+        var blocked = slots.Select(s => s.Current).OfType<LoraLinear>().FirstOrDefault(l => l.IsMerged || l.AdaptersDisabled);
+        if (blocked is not null)
+            throw new InvalidOperationException($"LoraLinear '{blocked.GetName()}' is merged or has its adapters disabled; unmerge (or end DisableAdapters) before QuantizeBase.");
+        int quantized = 0;
+        foreach (var slot in slots)
+        {
+            switch (slot.Current)
+            {
+                case Linear dense:
+                    var fourBit = FourBitLinear.FromLinear(dense, type, blockSize, doubleQuantize, slot.Path);
+                    if (fourBit.Bias is { } bias && dense.bias is { } denseBias) bias.requires_grad = denseBias.requires_grad;
+                    slot.Replace(fourBit);
+                    dense.Dispose();
+                    quantized++;
+                    break;
+                case LoraLinear { QuantizedBase: null } adapted:
+                    adapted.QuantizeBase(type, blockSize, doubleQuantize);
+                    quantized++;
+                    break;
+            }
+        }
+        if (Layers(model).Count > 0) Freeze(model);
+        return quantized;
     }
 
     /// <summary>Exactly the parameters that train (requires_grad): what an optimizer takes.</summary>

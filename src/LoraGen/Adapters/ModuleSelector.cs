@@ -46,6 +46,10 @@ public abstract record ModuleSelector
 
         public override bool Matches(string path, bool isLinear) => _whole.IsMatch(path);
 
+        public bool Equals(RegexPattern? other) => other is not null && other.Regex == Regex;
+
+        public override int GetHashCode() => Regex.GetHashCode(StringComparison.Ordinal);
+
         public override object ToJsonValue() => Regex;
 
         public override string ToString() => $"'{Regex}'";

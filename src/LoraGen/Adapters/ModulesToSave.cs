@@ -99,18 +99,31 @@ internal sealed class ModulesToSave
     public static IEnumerable<(string Path, string Name, long[] Shape, ScalarType DType)> Layout(IReadOnlyList<(string Path, nn.Module Module)> modules) =>
         modules.SelectMany(m => m.Module.named_parameters().Select(p => (m.Path, p.name, p.parameter.shape, p.parameter.dtype)));
 
-    /// <summary>Drops <paramref name="adapter"/>'s copies; a module that showed them gets its original values back.</summary>
+    /// <summary>
+    /// Drops <paramref name="adapter"/>'s copies; a module that showed them gets its original values back, and a
+    /// module no adapter covers any more is forgotten (its original values freed).
+    /// </summary>
     public void Delete(string adapter)
     {
         if (!_copies.Remove(adapter, out var paths)) return;
         using var _ = no_grad();
         foreach (var (path, copy) in paths)
         {
-            if (_live.GetValueOrDefault(path) == adapter) Load(path, _original[path]);
-            _live.Remove(path);
+            if (_live.GetValueOrDefault(path) == adapter)
+            {
+                Load(path, _original[path]);
+                _live.Remove(path);
+            }
             foreach (var t in copy.Values) t.Dispose();
+            if (_copies.Values.Any(other => other.ContainsKey(path))) continue;
+            foreach (var t in _original[path].Values) t.Dispose();
+            _original.Remove(path);
+            _modules.Remove(path);
         }
     }
+
+    /// <summary>Whether <paramref name="path"/> is one of the modules some adapter saves in full.</summary>
+    public bool Covers(string path) => _modules.ContainsKey(path);
 
     /// <summary>
     /// Ends modules_to_save: each module keeps the active adapter's values (<paramref name="keepActive"/>, as a

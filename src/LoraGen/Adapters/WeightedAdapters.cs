@@ -53,12 +53,16 @@ public static class WeightedAdapters
             }
 
         var first = layers[0].Adapter(adapters.First(layers[0].AdapterNames.Contains)).Config;
-        foreach (var layer in layers)
+        using var scope = NewDisposeScope();
+        // Every layer's factors first (an SVD may fail to converge on bad input), then the adapter everywhere.
+        var combined = layers.Select(layer =>
         {
             var parts = adapters.Select((name, i) => (Name: name, Weight: weights[i])).Where(p => layer.AdapterNames.Contains(p.Name))
                 .Select(p => (Adapter: layer.Adapter(p.Name), p.Weight)).ToArray();
-            using var scope = NewDisposeScope();
-            var (a, b) = Combine(parts, combination, svdRank, layer.Base.DType);   // (r', in), (out, r')
+            return (Layer: layer, Factors: Combine(parts, combination, svdRank, layer.Base.DType));   // (r', in), (out, r')
+        }).ToArray();
+        foreach (var (layer, (a, b)) in combined)
+        {
             int rank = (int)a.shape[0];
             var config = new LoraConfig(rank, rank) { Dropout = first.Dropout, Init = first.Init, Bias = first.Bias, AutocastAdapterDtype = first.AutocastAdapterDtype };
             var added = layer.AddAdapter(adapterName, config);
@@ -70,7 +74,7 @@ public static class WeightedAdapters
     /// <returns>(A (r', in), B (out, r')) in fp32 or fp64, such that B·A is the combined update at scaling 1.</returns>
     private static (Tensor A, Tensor B) Combine((LoraAdapter Adapter, double Weight)[] parts, AdapterCombination combination, int? svdRank, ScalarType baseDtype)
     {
-        var dtype = parts.Aggregate(AdapterDtypes.Working(baseDtype, baseDtype), (d, p) => AdapterDtypes.Working(d, p.Adapter.DType));
+        var dtype = AdapterDtypes.Working(baseDtype, parts.Select(p => p.Adapter));
         using var _ = no_grad();
         switch (combination)
         {

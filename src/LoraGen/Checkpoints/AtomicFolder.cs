@@ -5,8 +5,11 @@ namespace LoraGen.Checkpoints;
 /// <summary>
 /// Writes a folder of files (an adapter: config and weights) so that readers see the old folder or the new one,
 /// whole, never files of two saves: the files go into a temporary sibling folder, which then takes the target's
-/// place in one step (Linux <c>renameat2(RENAME_EXCHANGE)</c>; a plain rename when the target is new). The
-/// temporary folders of a save that was killed are removed by the next save to the same target.
+/// place in one step (Linux <c>renameat2(RENAME_EXCHANGE)</c>; a plain rename when the target is new). Whatever
+/// else the target held (a README, a tokenizer, other adapters' subfolders) is carried into the new folder by
+/// hard links (copies where links cannot be made). The temporary folders of a save that was killed are removed by
+/// the next save to the same target; two saves to one folder at the same time are not supported. Without an
+/// atomic exchange (not Linux), the old folder steps aside for a moment before the new one takes its name.
 /// </summary>
 public static partial class AtomicFolder
 {
@@ -28,6 +31,7 @@ public static partial class AtomicFolder
             RemoveLeftovers(parent, name);
             Directory.CreateDirectory(staging);
             writeInto(staging);
+            if (Directory.Exists(target)) CarryOver(target, staging);
             if (!Directory.Exists(target))
                 Directory.Move(staging, target);
             else if (Exchange(staging, target))
@@ -69,6 +73,27 @@ public static partial class AtomicFolder
             Directory.Delete(leftover, recursive: true);
     }
 
+    /// <summary>
+    /// Links every entry of <paramref name="from"/> that the new save did not write into <paramref name="to"/>:
+    /// files by hard link (a copy where that fails), symbolic links as the same links, folders recursively.
+    /// </summary>
+    private static void CarryOver(string from, string to)
+    {
+        foreach (var entry in Directory.EnumerateFileSystemEntries(from))
+        {
+            var destination = Path.Combine(to, Path.GetFileName(entry));
+            if (File.Exists(destination) || Directory.Exists(destination)) continue;
+            var info = new FileInfo(entry);
+            if (info.LinkTarget is { } linkTarget) File.CreateSymbolicLink(destination, linkTarget);
+            else if (info.Attributes.HasFlag(FileAttributes.Directory))
+            {
+                Directory.CreateDirectory(destination);
+                CarryOver(entry, destination);
+            }
+            else if (!OperatingSystem.IsLinux() || link(entry, destination) != 0) File.Copy(entry, destination);
+        }
+    }
+
     /// <summary>Swaps two folders atomically where the system can (Linux); false elsewhere.</summary>
     private static bool Exchange(string a, string b)
     {
@@ -94,6 +119,9 @@ public static partial class AtomicFolder
 
     private const int AtFdCwd = -100;
     private const uint RenameExchange = 2;
+
+    [LibraryImport("libc", EntryPoint = "link", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int link(string existing, string created);
 
     [LibraryImport("libc", EntryPoint = "renameat2", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int renameat2(int oldDirectory, string oldPath, int newDirectory, string newPath, uint flags);

@@ -39,8 +39,11 @@ public static class PeftAdapter
             tensors.Add((key + ".lora_B.weight", adapter.B.weight));
             if (adapter.Magnitude is { } magnitude) tensors.Add((key + ".lora_magnitude_vector", magnitude.weight));
         }
-        foreach (var (name, parameter) in BiasesToSave(model, layers, config.Bias)) tensors.Add((Prefix + name, parameter));
-        foreach (var (name, values) in ModelAdapters.ModulesToSaveTensors(model, adapterName)) tensors.Add((Prefix + name, values));
+        // A module saved in full carries its own bias (this adapter's copy), so "all" leaves it to that copy.
+        var savedInFull = ModelAdapters.ModulesToSaveTensors(model, adapterName).ToArray();
+        foreach (var (name, parameter) in BiasesToSave(model, layers, config.Bias).Where(b => savedInFull.All(s => s.Name != b.Name)))
+            tensors.Add((Prefix + name, parameter));
+        foreach (var (name, values) in savedInFull) tensors.Add((Prefix + name, values));
 
         var text = AdapterConfigFile.Write(config);
         AtomicFolder.Write(directory, folder =>
@@ -138,22 +141,17 @@ public static class PeftAdapter
         var expected = new Dictionary<string, (long[], bool, TensorKind)>();
         foreach (var (slot, settings) in plan.Targets)
         {
-            var (inFeatures, outFeatures) = slot.Current switch
-            {
-                LoraLinear l => (l.InFeatures, l.OutFeatures),
-                TorchSharp.Modules.Linear l => (l.in_features, l.out_features),
-                Quantization.FourBitLinear l => (l.InFeatures, l.OutFeatures),
-                _ => throw new InvalidOperationException($"'{slot.Path}' is not a Linear layer"),
-            };
+            var (inFeatures, outFeatures) = LinearLayers.Size(slot.Current!);
             string key = Prefix + slot.Path;
             expected[key + ".lora_A.weight"] = ([settings.R, inFeatures], true, TensorKind.Lora);
             expected[key + ".lora_B.weight"] = ([outFeatures, settings.R], true, TensorKind.Lora);
             if (settings.UseDora) expected[key + ".lora_magnitude_vector"] = ([outFeatures], true, TensorKind.Lora);
         }
         var targets = plan.Targets.Select(t => t.Slot.Path).ToHashSet();
+        var savedInFull = ModulesToSave.Layout(plan.ModulesToSave).Select(p => $"{p.Path}.{p.Name}").ToHashSet();
         foreach (var (name, parameter) in model.named_parameters())
         {
-            if (name != "bias" && !name.EndsWith(".bias", StringComparison.Ordinal)) continue;
+            if (!LinearLayers.IsBias(name) || savedInFull.Contains(name)) continue;
             string owner = name.Length > 5 ? name[..^5] : "";
             bool becomesAdapted = targets.Contains(owner);                      // its bias moves to {owner}.base_layer.bias
             string key = Prefix + (becomesAdapted ? owner + ".base_layer.bias" : name);
@@ -169,7 +167,7 @@ public static class PeftAdapter
     /// <summary>The biases a save writes: every bias for "all", the adapted layers' own for "lora_only" (as current peft does).</summary>
     private static IEnumerable<(string Name, Tensor Values)> BiasesToSave(nn.Module model, IReadOnlyList<LoraLinear> layers, LoraBias bias) => bias switch
     {
-        LoraBias.All => model.named_parameters().Where(p => p.name == "bias" || p.name.EndsWith(".bias", StringComparison.Ordinal)).Select(p => (p.name, (Tensor)p.parameter)),
+        LoraBias.All => model.named_parameters().Where(p => LinearLayers.IsBias(p.name)).Select(p => (p.name, (Tensor)p.parameter)),
         LoraBias.LoraOnly => layers.Where(l => l.BaseBias is not null).Select(l => (l.GetName() + ".base_layer.bias", (Tensor)l.BaseBias!)),
         _ => [],
     };

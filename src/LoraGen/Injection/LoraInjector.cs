@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace LoraGen.Injection;
 
 /// <summary>
-/// What the generated compile-time <c>ApplyLora(adapterName)</c> and <c>QuantizeBase</c> call: the targets the
+/// What the generated compile-time <c>ApplyLora(adapterName)</c> calls: the targets the
 /// attributes declare, injected over the slots the generated code enumerates. The model-level rest (activation,
 /// freezing, merging, unloading) is <see cref="Adapters.ModelAdapters"/>, shared with run-time adapters.
 /// </summary>
@@ -28,9 +28,7 @@ public static class LoraInjector
             var config = slot.FieldConfig ?? (classTarget is not null && classTarget.Matches(slot.Path) ? classTarget.Config : null);
             if (config is null || slot.Current is null) continue;
             config.Validate($"LoRA target '{slot.Path}'");
-            if (slot.Current is not (Linear or FourBitLinear or LoraLinear))
-                throw new InvalidOperationException(
-                    $"LoRA target '{slot.Path}' of {root.GetName()} holds a {slot.Current!.GetType().Name}; only Linear layers (dense or 4-bit) can be adapted.");
+            Adapters.LinearLayers.CheckAdaptable(root, slot.Path, slot.Current);
             targets.Add((slot, config));
         }
         if (targets.Count == 0)
@@ -40,33 +38,5 @@ public static class LoraInjector
         var adapted = Adapters.ModelAdapters.Inject(targets, adapterName);
         Adapters.ModelAdapters.Activate(root, before.Count > 0 ? before : [adapterName]);
         return adapted;
-    }
-
-    /// <summary>
-    /// QLoRA's frozen base: every Linear among <paramref name="slots"/>, except <c>lm_head</c> (as bitsandbytes
-    /// skips it), is replaced by its 4-bit quantization, one layer at a time so the dense copy of only one
-    /// layer exists at once. Layers already adapted keep their adapters. Works before or after ApplyLora.
-    /// </summary>
-    /// <returns>How many layers were quantized.</returns>
-    public static int QuantizeBase(IEnumerable<LoraSlot> slots, QuantType type = QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true)
-    {
-        int quantized = 0;
-        foreach (var slot in slots)
-        {
-            if (slot.Path == "lm_head" || slot.Path.EndsWith(".lm_head", StringComparison.Ordinal)) continue;
-            switch (slot.Current)
-            {
-                case Linear dense:
-                    slot.Replace(FourBitLinear.FromLinear(dense, type, blockSize, doubleQuantize, slot.Path));
-                    dense.Dispose();
-                    quantized++;
-                    break;
-                case LoraLinear { QuantizedBase: null } adapted:
-                    adapted.QuantizeBase(type, blockSize, doubleQuantize);
-                    quantized++;
-                    break;
-            }
-        }
-        return quantized;
     }
 }

@@ -18,6 +18,10 @@ internal static class AdapterDtypes
     /// <summary>The more precise of two floating dtypes (fp64 &gt; fp32 &gt; the 16-bit ones).</summary>
     public static ScalarType Wider(ScalarType a, ScalarType b) => Rank(a) >= Rank(b) ? a : b;
 
+    /// <summary>Where a merge of <paramref name="adapters"/> into a base of <paramref name="baseDtype"/> is computed.</summary>
+    public static ScalarType Working(ScalarType baseDtype, IEnumerable<LoraAdapter> adapters) =>
+        adapters.Aggregate(Working(baseDtype, baseDtype), (dtype, adapter) => Working(dtype, adapter.DType));
+
     /// <summary>Where merges and weight norms are computed: fp64 if either side is, else fp32.</summary>
     public static ScalarType Working(ScalarType a, ScalarType b) =>
         a == ScalarType.Float64 || b == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;

@@ -22,16 +22,9 @@ internal static class AdapterFactory
                 nn.init.zeros_(b.weight);
             }
         nn.Module<Tensor, Tensor> dropout = config.Dropout > 0 ? nn.Dropout(config.Dropout) : nn.Identity();
-        if (!config.UseDora) return new PlainLoraAdapter(name, config, a, b, dropout);
-
-        Tensor norms;
-        using (var scope = NewDisposeScope())
-        using (no_grad())
-        {
-            var working = AdapterDtypes.Working(frozenBase.DType, dtype);
-            var weight = frozenBase.DenseWeight(working).add(b.weight.to(working).matmul(a.weight.to(working)).mul(config.Scaling));   // (out, in) W + ΔW
-            norms = AdapterDtypes.Cast(linalg.vector_norm(weight, ord: 2, dims: [1]), dtype).MoveToOuterDisposeScope();
-        }
-        using (norms) return new DoraAdapter(name, config, a, b, dropout, new DoraMagnitude(norms));
+        var plain = new PlainLoraAdapter(name, config, a, b, dropout);
+        if (!config.UseDora) return plain;
+        using var norms = DoraAdapter.WeightNorms(frozenBase, plain, dtype);    // m starts at ‖W + ΔW‖ (= ‖W‖ while B = 0)
+        return new DoraAdapter(name, config, a, b, dropout, new DoraMagnitude(norms));
     }
 }

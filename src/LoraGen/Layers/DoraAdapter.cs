@@ -55,18 +55,21 @@ internal sealed class DoraAdapter : LoraAdapter
         }
     }
 
-    /// <summary>(out,) m / ‖W + ΔW‖ in the adapter's dtype, the norm computed in fp32 (fp64) and detached.</summary>
+    /// <summary>(out,) m / ‖W + ΔW‖ in the adapter's dtype, the norm detached.</summary>
     private Tensor NormScale(FrozenBase frozenBase)
     {
-        Tensor norm;
-        using (var scope = NewDisposeScope())
-        using (no_grad())
-        {
-            var dtype = AdapterDtypes.Working(frozenBase.DType, DType);
-            var combined = frozenBase.DenseWeight(dtype).add(DeltaWeight(dtype));   // (out, in)
-            norm = AdapterDtypes.Cast(RowNorms(combined), DType).MoveToOuterDisposeScope();
-        }
-        using (norm) return _magnitude.weight.div(norm);
+        using var norm = WeightNorms(frozenBase, this, DType);
+        return _magnitude.weight.div(norm);
+    }
+
+    /// <summary>(out,) ‖W + scaling·B·A‖ per row, computed in fp32 (fp64) without gradient and returned in <paramref name="dtype"/>.</summary>
+    internal static Tensor WeightNorms(FrozenBase frozenBase, LoraAdapter adapter, ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var working = AdapterDtypes.Working(frozenBase.DType, adapter.DType);
+        var combined = frozenBase.DenseWeight(working).add(adapter.DeltaWeight(working));   // (out, in)
+        return AdapterDtypes.Cast(RowNorms(combined), dtype).MoveToOuterDisposeScope();
     }
 
     internal override void MergeInto(Tensor weight)
@@ -76,7 +79,8 @@ internal sealed class DoraAdapter : LoraAdapter
         var factor = AdapterDtypes.Cast(_magnitude.weight, weight.dtype).div(RowNorms(weight));   // (out,)
         weight.mul_(factor.unsqueeze(1));
         ForgetMerge();
-        _mergeFactor = factor.MoveToOuterDisposeScope();
+        factor.DetachFromDisposeScope();                                      // this adapter owns it until unmerge
+        _mergeFactor = factor;
     }
 
     internal override void UnmergeFrom(Tensor weight)

@@ -10,16 +10,14 @@ namespace LoraGen.Layers;
 /// </summary>
 public sealed class DoraMagnitude : nn.Module
 {
-    private readonly Parameter _weight;
-
     /// <param name="initial">(out,) row norms of W + ΔW; copied.</param>
     public DoraMagnitude(Tensor initial) : base("lora_magnitude_vector")
     {
-        _weight = new Parameter(initial.detach().clone());
-        _weight.DetachFromDisposeScope();            // owned by the module, whatever scope the caller is in
-        register_parameter("weight", _weight);
+        weight = new Parameter(initial.detach().clone());
+        weight.DetachFromDisposeScope();             // owned by the module, whatever scope the caller is in
+        register_parameter("weight", weight);
     }
 
-    /// <summary>(out,) the magnitude m.</summary>
-    public Parameter weight => _weight;
+    /// <summary>(out,) the magnitude m. Settable so that TorchSharp's Module.to() can put the moved tensor here.</summary>
+    public Parameter weight { get; private set; }
 }

@@ -30,6 +30,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         : base(name)
     {
         ArgumentNullException.ThrowIfNull(baseLayer);
+        ArgumentNullException.ThrowIfNull(config);
+        CheckAdapterName(adapterName);
+        config.Validate($"LoraLinear '{name}'");
         _base = baseLayer switch
         {
             Linear linear => new DenseBase(linear),
@@ -90,9 +93,10 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     /// </summary>
     public LoraAdapter AddAdapter(string adapterName, LoraConfig config)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(adapterName);
+        CheckAdapterName(adapterName);
         ArgumentNullException.ThrowIfNull(config);
         config.Validate($"LoraLinear '{GetName()}'");
+        if (_registry.Disabled) throw new InvalidOperationException(Describe("cannot add an adapter while adapters are disabled"));
         if (_registry.Contains(adapterName))
             throw new ArgumentException(Describe($"already has an adapter named '{adapterName}'"), nameof(adapterName));
 
@@ -125,6 +129,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         var adapter = Adapter(adapterName);
         if (_registry.IsMerged(adapterName))
             throw new InvalidOperationException(Describe($"cannot delete adapter '{adapterName}' while it is merged; unmerge first"));
+        if (_registry.Disabled) throw new InvalidOperationException(Describe("cannot delete an adapter while adapters are disabled"));
         _loraA.Remove(adapterName);
         _loraB.Remove(adapterName);
         _dropouts.Remove(adapterName);
@@ -164,10 +169,12 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         var adapters = MergeCandidates(adapterNames);
         using var _ = no_grad();
         var merged = new List<LoraAdapter>();
+        Tensor? changedInPlace = null;
         try
         {
             var error = _base.Rewrite(WorkingDtype(adapters), inPlace: !safe, weight =>
             {
+                changedInPlace = !safe ? weight : null;
                 foreach (var adapter in adapters)
                 {
                     adapter.MergeInto(weight);
@@ -179,6 +186,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         }
         catch
         {
+            // A merge that failed midway in place (out of memory, say) takes back what it added; on a copy nothing changed.
+            if (changedInPlace is not null && ReferenceEquals(changedInPlace, (_base as DenseBase)?.Linear.weight))
+                foreach (var adapter in Enumerable.Reverse(merged)) adapter.UnmergeFrom(changedInPlace);
             foreach (var adapter in merged) adapter.ForgetMerge();
             throw;
         }
@@ -195,7 +205,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         if (!safe) return;
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var weight = _base.DenseWeight(WorkingDtype(adapters)).clone();        // (out, in), a copy to merge into
+        var dtype = WorkingDtype(adapters);
+        var read = _base.DenseWeight(dtype);                                  // may share the parameter's storage
+        var weight = _base is DenseBase && dtype == _base.DType ? read.clone() : read;   // (out, in), ours to merge into
         try
         {
             foreach (var adapter in adapters)
@@ -239,6 +251,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         var adapter = Adapter(adapterName);
         if (_registry.IsMerged(adapterName))
             throw new InvalidOperationException(Describe($"cannot replace adapter '{adapterName}' while it is merged"));
+        if (_registry.Disabled) throw new InvalidOperationException(Describe($"cannot replace adapter '{adapterName}' while adapters are disabled"));
         var r = adapter.Config.R;
         CheckShape(adapterName, "lora_A", a, [r, InFeatures], "r x in_features");
         CheckShape(adapterName, "lora_B", b, [OutFeatures, r], "out_features x r");
@@ -290,6 +303,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     {
         if (_base is not DenseBase dense) throw new InvalidOperationException(Describe("already has a 4-bit base"));
         if (IsMerged) throw new InvalidOperationException(Describe("cannot quantize its base while adapters are merged; unmerge first"));
+        if (_registry.Disabled) throw new InvalidOperationException(Describe("cannot quantize its base while adapters are disabled"));
         var quantized = FourBitLinear.FromLinear(dense.Linear, type, blockSize, doubleQuantize, GetName());
         if (quantized.Bias is { } bias && dense.Linear.bias is { } denseBias) bias.requires_grad = denseBias.requires_grad;
         _internal_submodules["base_layer"] = quantized;
@@ -303,6 +317,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     /// </summary>
     internal nn.Module<Tensor, Tensor> ReleaseBase()
     {
+        if (_registry.Disabled) throw new InvalidOperationException(Describe("cannot hand out its base while adapters are disabled"));
         var module = _base.Module;
         _base.ReleaseKeptState();
         foreach (var adapter in _registry.All) adapter.ForgetMerge();
@@ -324,12 +339,13 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         return adapters;
     }
 
-    private ScalarType WorkingDtype(IEnumerable<LoraAdapter> adapters) =>
-        adapters.Aggregate(AdapterDtypes.Working(_base.DType, _base.DType), (dtype, adapter) => AdapterDtypes.Working(dtype, adapter.DType));
+    private ScalarType WorkingDtype(IEnumerable<LoraAdapter> adapters) => AdapterDtypes.Working(_base.DType, adapters);
 
+    /// <summary>Refuses a merged weight that is not finite, as it will be stored: a 16-bit base overflows past its range (65,504 in fp16).</summary>
     private void EnsureFinite(Tensor weight, string adapterName)
     {
-        using var finite = weight.isfinite().all();
+        using var stored = AdapterDtypes.IsSixteenBit(_base.DType) ? weight.to(_base.DType) : weight.alias();
+        using var finite = stored.isfinite().all();
         if (!finite.item<bool>())
             throw new InvalidOperationException(Describe($"merging adapter '{adapterName}' gives non-finite weights (NaN or Inf); the base weight is left unchanged"));
     }
@@ -348,6 +364,14 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     }
 
     private string Describe(string problem) => $"LoraLinear '{GetName()}' {problem}.";
+
+    /// <summary>Adapter names become module names (<c>lora_A.{name}</c>): TorchSharp refuses dots, so they are refused here, first.</summary>
+    internal static void CheckAdapterName(string adapterName)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(adapterName);
+        if (adapterName.Contains('.'))
+            throw new ArgumentException($"Adapter name '{adapterName}' must not contain '.' (it becomes part of parameter names such as lora_A.{{name}}.weight).", nameof(adapterName));
+    }
 
     protected override void Dispose(bool disposing)
     {

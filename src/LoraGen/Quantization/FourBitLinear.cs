@@ -12,7 +12,7 @@ namespace LoraGen.Quantization;
 public sealed class FourBitLinear : nn.Module<Tensor, Tensor>
 {
     private QuantizedWeight _weight;
-    private readonly Parameter? _bias;
+    private Parameter? _bias;
 
     private FourBitLinear(QuantizedWeight weight, Parameter? bias, ScalarType dtype, string name) : base(name)
     {
@@ -35,6 +35,7 @@ public sealed class FourBitLinear : nn.Module<Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(linear);
         var weight = QuantizedWeight.Quantize(linear.weight, type, blockSize, doubleQuantize, name);
         var bias = linear.bias is null ? null : new Parameter(linear.bias.detach().clone(), requires_grad: false);
+        bias?.DetachFromDisposeScope();                          // owned by the layer, whatever scope the caller is in
         return new FourBitLinear(weight, bias, linear.weight.dtype, name);
     }
 
@@ -46,7 +47,7 @@ public sealed class FourBitLinear : nn.Module<Tensor, Tensor>
     /// The dtype of the weight this layer was quantized from (bitsandbytes' compute dtype): adapters on it get
     /// the dtype they would get on that dense weight, so quantizing before or after injection is the same.
     /// </summary>
-    public ScalarType DType { get; }
+    public ScalarType DType { get; private set; }
 
     public QuantizedWeight Weight => _weight;
 
@@ -75,7 +76,9 @@ public sealed class FourBitLinear : nn.Module<Tensor, Tensor>
     {
         var y = ForwardWithoutBias(x);
         if (_bias is null) return y;
-        using (y) return y.add(_bias.to(y.dtype));
+        using (y)
+        using (var bias = Layers.AdapterDtypes.Cast(_bias, y.dtype))
+            return y.add(bias);
     }
 
     /// <param name="x">(..., in)</param>
@@ -85,6 +88,28 @@ public sealed class FourBitLinear : nn.Module<Tensor, Tensor>
         if (x.shape[^1] != InFeatures)
             throw new ArgumentException($"FourBitLinear '{GetName()}' expects inputs of size {InFeatures} in the last dimension; got [{string.Join(", ", x.shape)}].");
         return FourBitMatMul.apply(x, _weight);
+    }
+
+    /// <summary>
+    /// Module.to(device, dtype): the 4-bit state moves to the device as it is (codes and absmax keep their dtypes);
+    /// a floating dtype becomes the layer's compute dtype and the bias's dtype. TorchSharp's default would convert
+    /// the registered tensors behind the <see cref="QuantizedWeight"/>'s back.
+    /// </summary>
+    protected override void _toEpilog(ScalarType? dtype, Device? device, bool non_blocking)
+    {
+        if (device is not null && (device.type != _weight.Packed.device.type || device.index != _weight.Packed.device.index))
+            Swap(_weight.To(device)).Dispose();
+        if (dtype is ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64) DType = dtype.Value;
+        if (_bias is null) return;
+        using (no_grad())
+        {
+            var moved = new Parameter(_bias.to(dtype ?? _bias.dtype, device ?? _bias.device).detach().clone(), requires_grad: _bias.requires_grad);
+            moved.DetachFromDisposeScope();
+            _internal_params.Remove("bias");
+            _bias.Dispose();
+            _bias = moved;
+            register_parameter("bias", _bias);
+        }
     }
 
     protected override void Dispose(bool disposing)

@@ -134,6 +134,13 @@ public sealed class QuantizedWeight : IDisposable
         return new QuantizedWeight((long[])shape.Clone(), type, blockSize, packed, absmax, absmaxCodes, absmaxScales, absmaxOffset);
     }
 
+    /// <summary>A copy of this weight on <paramref name="device"/> (the same codes and scales).</summary>
+    public QuantizedWeight To(Device device)
+    {
+        var moved = StateTensors().Select(t => t.to(device)).ToArray();
+        return FromStateTensors(Shape, Type, BlockSize, moved);
+    }
+
     /// <summary>The tensors that hold the state, in the order <see cref="FromStateTensors"/> takes them back.</summary>
     internal Tensor[] StateTensors() => DoubleQuantized ? [Packed, AbsmaxCodes!, AbsmaxScales!, AbsmaxOffset!] : [Packed, Absmax!];
 

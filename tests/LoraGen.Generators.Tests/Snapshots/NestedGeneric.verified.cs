@@ -31,7 +31,7 @@ partial class Outer
         /// (NF4, blocks of 64, double-quantized absmax by default). Call before or after ApplyLora.
         /// </summary>
         public int QuantizeBase(global::LoraGen.Quantization.QuantType type = global::LoraGen.Quantization.QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true) =>
-            global::LoraGen.Injection.LoraInjector.QuantizeBase(((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""), type, blockSize, doubleQuantize);
+            global::LoraGen.Adapters.ModelAdapters.QuantizeBase(this, type, blockSize, doubleQuantize);
 
         /// <summary>peft's set_adapter: computes with exactly these adapters; they train, every other adapter is frozen.</summary>
         public void SetActiveAdapters(params string[] adapterNames) => global::LoraGen.Adapters.ModelAdapters.SetActiveAdapters(this, adapterNames);
