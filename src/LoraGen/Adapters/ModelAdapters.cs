@@ -322,6 +322,9 @@ public static class ModelAdapters
         var blocked = slots.Select(s => s.Current).OfType<LoraLinear>().FirstOrDefault(l => l.IsMerged || l.AdaptersDisabled);
         if (blocked is not null)
             throw new InvalidOperationException($"LoraLinear '{blocked.GetName()}' is merged or has its adapters disabled; unmerge (or end DisableAdapters) before QuantizeBase.");
+        foreach (var slot in slots)
+            if (slot.Current is Linear or LoraLinear { QuantizedBase: null } && LinearLayers.Size(slot.Current) is var (inFeatures, outFeatures) && inFeatures * outFeatures % blockSize != 0)
+                throw new ArgumentException($"'{slot.Path}' ({outFeatures} x {inFeatures}) cannot be quantized in blocks of {blockSize}; nothing was quantized. Save it in full (modules_to_save) or choose another block size.", nameof(blockSize));
         int quantized = 0;
         foreach (var slot in slots)
         {
