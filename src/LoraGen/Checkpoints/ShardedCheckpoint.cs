@@ -39,8 +39,9 @@ public sealed class ShardedCheckpoint : IDisposable
             if (File.Exists(Path.Combine(folder, pickle)) && !File.Exists(index) && !File.Exists(single))
                 throw CheckpointException.For(Path.Combine(folder, pickle),
                     "pickle checkpoints (.bin/.pt) can run arbitrary code when loaded and are refused; convert them to safetensors");
-        if (File.Exists(index)) return OpenIndex(folder, index);
-        if (File.Exists(single))
+        // Anything at these names is read through InputFile, which names what is wrong with it (a folder, a FIFO).
+        if (File.Exists(index) || Directory.Exists(index)) return OpenIndex(folder, index);
+        if (File.Exists(single) || Directory.Exists(single))
         {
             var file = SafetensorsFile.Open(single);
             return new ShardedCheckpoint([file], file.Entries.ToDictionary(e => e.Name, _ => file));
