@@ -44,8 +44,7 @@ public static class Program
         }
         catch (UsageException error)
         {
-            Console.Error.WriteLine($"loragen: {Terminal.Printable(error.Message)}");
-            Console.Error.WriteLine(Usage);
+            Console.Error.WriteLine($"loragen: {Terminal.Printable(error.Message)} (loragen --help shows the usage)");
             return 2;
         }
         catch (Exception error) when (error is PlanException or CheckpointException or ArgumentException or IOException or UnauthorizedAccessException)
