@@ -65,7 +65,7 @@ internal static class Emitter
             w.Line();
             w.Line("/// <summary>");
             w.Line("/// Wraps every LoRA target declared with [LoraTarget] in a LoraLinear (or adds <paramref name=\"adapterName\"/> to it)");
-            w.Line("/// and freezes every other parameter, as peft's get_peft_model does. Applying the same name twice changes nothing.");
+            w.Line("/// and freezes every other parameter, as peft's get_peft_model does. Applying the same name twice adds nothing.");
             w.Line("/// </summary>");
             w.Line($"public {LayerList} ApplyLora(string adapterName = \"default\") =>");
             w.Line($"    {Injector}.Apply(this, (({Composite})this).LoraSlots(\"\"), adapterName, __loraClassTarget);");
@@ -73,7 +73,7 @@ internal static class Emitter
         }
         w.Line("/// <summary>");
         w.Line("/// peft's get_peft_model / add_adapter with a run-time configuration: adds <paramref name=\"adapterName\"/> to every");
-        w.Line("/// layer <paramref name=\"config\"/> selects. The first adapter becomes active; a later one waits, frozen.");
+        w.Line("/// layer <paramref name=\"config\"/> selects. With no active adapter (the first one) it becomes active; otherwise it waits, frozen.");
         w.Line("/// </summary>");
         w.Line($"public {LayerList} ApplyLora(global::LoraGen.Adapters.PeftLoraConfig config, string adapterName = \"default\") =>");
         w.Line($"    {Adapters}.Apply(this, config, adapterName);");

@@ -61,9 +61,9 @@ public static class ModelAdapters
 
     /// <summary>
     /// peft's <c>get_peft_model</c> / <c>add_adapter</c>: adds adapter <paramref name="adapterName"/> to every layer
-    /// <paramref name="config"/> selects, and its modules_to_save copies. The first adapter of a model becomes
-    /// active; a later one waits (frozen) until <see cref="SetActiveAdapters"/>. Everything is checked first, so a
-    /// refusal leaves the model as it was.
+    /// <paramref name="config"/> selects, and its modules_to_save copies. On a model with no active adapter (the
+    /// first one) it becomes active; otherwise it waits, frozen, until <see cref="SetActiveAdapters"/>. Everything
+    /// is checked first, so a refusal leaves the model as it was.
     /// </summary>
     /// <returns>The layers that hold the new adapter.</returns>
     public static IReadOnlyList<LoraLinear> Apply(nn.Module model, PeftLoraConfig config, string adapterName = "default") =>
@@ -215,7 +215,8 @@ public static class ModelAdapters
     /// <summary>
     /// peft's <c>delete_adapter</c>: removes the adapter from every layer (a layer left with none becomes its plain
     /// base again) and its modules_to_save copies. Refused while it is merged anywhere. If it was the only active
-    /// adapter, the alphabetically first remaining one becomes active, as in peft.
+    /// adapter, the alphabetically first remaining one becomes active, as in peft; otherwise the active set keeps
+    /// the others.
     /// </summary>
     public static void DeleteAdapter(nn.Module model, string adapterName)
     {

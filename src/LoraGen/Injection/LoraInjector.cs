@@ -21,7 +21,9 @@ public static class LoraInjector
     /// <returns>The adapted layers, in slot order.</returns>
     public static IReadOnlyList<LoraLinear> Apply(nn.Module root, IEnumerable<LoraSlot> slots, string adapterName, LoraClassTarget? classTarget)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(adapterName);
+        LoraLinear.CheckAdapterName(adapterName);
+        if (Adapters.ModelAdapters.ConfigOf(root, adapterName) is not null)
+            throw new ArgumentException($"{root.GetName()} already has a run-time adapter named '{adapterName}'; the attribute's adapters need another name.", nameof(adapterName));
         var targets = new List<(LoraSlot Slot, LoraConfig Config)>();
         foreach (var slot in slots)
         {

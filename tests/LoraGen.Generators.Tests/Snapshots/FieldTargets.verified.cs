@@ -18,14 +18,14 @@ namespace Demo.Models
 
         /// <summary>
         /// Wraps every LoRA target declared with [LoraTarget] in a LoraLinear (or adds <paramref name="adapterName"/> to it)
-        /// and freezes every other parameter, as peft's get_peft_model does. Applying the same name twice changes nothing.
+        /// and freezes every other parameter, as peft's get_peft_model does. Applying the same name twice adds nothing.
         /// </summary>
         public global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Layers.LoraLinear> ApplyLora(string adapterName = "default") =>
             global::LoraGen.Injection.LoraInjector.Apply(this, ((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""), adapterName, __loraClassTarget);
 
         /// <summary>
         /// peft's get_peft_model / add_adapter with a run-time configuration: adds <paramref name="adapterName"/> to every
-        /// layer <paramref name="config"/> selects. The first adapter becomes active; a later one waits, frozen.
+        /// layer <paramref name="config"/> selects. With no active adapter (the first one) it becomes active; otherwise it waits, frozen.
         /// </summary>
         public global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Layers.LoraLinear> ApplyLora(global::LoraGen.Adapters.PeftLoraConfig config, string adapterName = "default") =>
             global::LoraGen.Adapters.ModelAdapters.Apply(this, config, adapterName);
