@@ -49,24 +49,6 @@ public sealed class ModelAdapterTests : IDisposable
 
     public void Dispose() => _folder.Delete(recursive: true);
 
-    private static RuntimeClassifier Build()
-    {
-        manual_seed(11);
-        return new RuntimeClassifier();
-    }
-
-    private static void Randomize(Module model, string adapter, long seed)
-    {
-        foreach (var layer in ModelAdapters.Layers(model).Where(l => l.AdapterNames.Contains(adapter)))
-            Layers.LayerFactory.Randomize(layer, adapter, seed++);
-    }
-
-    private static Tensor Probe()
-    {
-        manual_seed(12);
-        return randn(5, 16);
-    }
-
     /// <summary>Every parameter name in order, and the parameter count, as one comparable value.</summary>
     private static (string Names, long Count) Shape(Module model) =>
         (string.Join(",", model.named_parameters().Select(p => p.name)), model.parameters().Sum(p => p.numel()));
@@ -74,13 +56,13 @@ public sealed class ModelAdapterTests : IDisposable
     [Fact]
     public void A_model_marked_LoraModel_takes_run_time_adapters_and_switches_between_two_with_different_ranks_and_targets()
     {
-        using var model = Build();
-        using var x = Probe();
+        using var model = RuntimeModels.Classifier(11);
+        using var x = RuntimeModels.Probe(12);
         using var baseOutput = model.forward(x);
         model.ApplyLora(new PeftLoraConfig { R = 4, LoraAlpha = 8, TargetModules = ModuleSelector.Names("fc") });
         model.ApplyLora(new PeftLoraConfig { R = 2, LoraAlpha = 2, TargetModules = ModuleSelector.Pattern(@"layers\.1\.gate|score") }, "code");
-        Randomize(model, "default", 20);
-        Randomize(model, "code", 30);
+        RuntimeModels.Randomize(model, "default", 20);
+        RuntimeModels.Randomize(model, "code", 30);
 
         Assert.Equal(["default"], model.ActiveAdapters);
         Assert.Equal(["layers.0.fc.lora_A.default.weight", "layers.0.fc.lora_B.default.weight", "layers.1.fc.lora_A.default.weight", "layers.1.fc.lora_B.default.weight"],
@@ -95,7 +77,7 @@ public sealed class ModelAdapterTests : IDisposable
         Assert.False(first.allclose(second));
 
         // The same output as merging each update into a plain copy by hand.
-        using var reference = Build();
+        using var reference = RuntimeModels.Classifier(11);
         var layers = ModelAdapters.Layers(model).Where(l => l.AdapterNames.Contains("code")).ToArray();
         Assert.Equal(["layers.1.gate", "score"], layers.Select(l => l.GetName()).Order());
         using (no_grad())
@@ -122,14 +104,14 @@ public sealed class ModelAdapterTests : IDisposable
     [Fact]
     public void MergeAndUnload_and_Unload_leave_the_plain_base_names_and_count()
     {
-        using var plain = Build();
+        using var plain = RuntimeModels.Classifier(11);
         var shape = Shape(plain);
-        using var x = Probe();
+        using var x = RuntimeModels.Probe(12);
         using var baseOutput = plain.forward(x);
 
-        using var merged = Build();
+        using var merged = RuntimeModels.Classifier(11);
         merged.ApplyLora(new PeftLoraConfig { R = 4, LoraAlpha = 8, TargetModules = ModuleSelector.AllLinear });
-        Randomize(merged, "default", 40);
+        RuntimeModels.Randomize(merged, "default", 40);
         using var adapted = merged.forward(x);
         merged.MergeAndUnload();
         Assert.Equal(shape, Shape(merged));
@@ -137,9 +119,9 @@ public sealed class ModelAdapterTests : IDisposable
         using var afterMerge = merged.forward(x);
         TensorAssert.Close(adapted, afterMerge, 1e-5);
 
-        using var unloaded = Build();
+        using var unloaded = RuntimeModels.Classifier(11);
         unloaded.ApplyLora(new PeftLoraConfig { R = 4, LoraAlpha = 8, TargetModules = ModuleSelector.AllLinear, ModulesToSave = ["score"] });
-        Randomize(unloaded, "default", 50);
+        RuntimeModels.Randomize(unloaded, "default", 50);
         unloaded.MergeLora();
         unloaded.Unload();
         Assert.Equal(shape, Shape(unloaded));
@@ -150,7 +132,7 @@ public sealed class ModelAdapterTests : IDisposable
     [Fact]
     public void Deleting_the_active_adapter_activates_the_first_remaining_one_and_a_layer_left_without_adapters_is_plain_again()
     {
-        using var model = Build();
+        using var model = RuntimeModels.Classifier(11);
         model.ApplyLora(new PeftLoraConfig { TargetModules = ModuleSelector.Names("fc") }, "b");
         model.ApplyLora(new PeftLoraConfig { TargetModules = ModuleSelector.Names("fc", "score") }, "a");
         model.SetActiveAdapters("b");
@@ -158,7 +140,7 @@ public sealed class ModelAdapterTests : IDisposable
         Assert.Equal(["a"], model.ActiveAdapters);
         model.DeleteAdapter("a");
         Assert.Empty(ModelAdapters.Layers(model));
-        using var plain = Build();
+        using var plain = RuntimeModels.Classifier(11);
         Assert.Equal(Shape(plain), Shape(model));
         var error = Assert.Throws<KeyNotFoundException>(() => model.DeleteAdapter("a"));
         Assert.Contains("has no adapter 'a'", error.Message);
@@ -167,7 +149,7 @@ public sealed class ModelAdapterTests : IDisposable
     [Fact]
     public void A_merged_adapter_cannot_be_deleted_and_the_model_is_unchanged()
     {
-        using var model = Build();
+        using var model = RuntimeModels.Classifier(11);
         model.ApplyLora(new PeftLoraConfig { TargetModules = ModuleSelector.Names("fc") });
         model.MergeLora();
         var error = Assert.Throws<InvalidOperationException>(() => model.DeleteAdapter("default"));
@@ -184,7 +166,7 @@ public sealed class ModelAdapterTests : IDisposable
             R = 4, LoraAlpha = 8, UseDora = true, TargetModules = ModuleSelector.Names("q_proj", "v_proj", "down_proj"),
             RankPattern = new Dictionary<string, int> { ["down_proj"] = 2 }, ModulesToSave = ["lm_head"],
         });
-        Randomize(model, "default", 60);
+        RuntimeModels.Randomize(model, "default", 60);
         using (no_grad()) model.named_parameters().First(p => p.name == "lm_head.weight").parameter.mul_(1.5);
         model.eval();
         using var ids = PeftFixture.Ids(50);

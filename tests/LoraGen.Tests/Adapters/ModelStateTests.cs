@@ -13,33 +13,15 @@ public sealed class ModelStateTests : IDisposable
 
     public void Dispose() => _folder.Delete(recursive: true);
 
-    private static RuntimeClassifier Build()
-    {
-        manual_seed(31);
-        return new RuntimeClassifier();
-    }
-
-    private static Tensor Probe()
-    {
-        manual_seed(32);
-        return randn(4, 16);
-    }
-
-    private static void Randomize(nn.Module model, string adapter, long seed)
-    {
-        foreach (var layer in ModelAdapters.Layers(model).Where(l => l.AdapterNames.Contains(adapter)))
-            Layers.LayerFactory.Randomize(layer, adapter, seed++);
-    }
-
     [Fact]
     public void Choosing_another_adapter_on_a_merged_model_unmerges_first_so_only_the_chosen_one_computes()
     {
-        using var model = Build();
+        using var model = RuntimeModels.Classifier(31);
         model.ApplyLora(new PeftLoraConfig { R = 2, TargetModules = ModuleSelector.Names("fc") }, "a");
         model.ApplyLora(new PeftLoraConfig { R = 2, TargetModules = ModuleSelector.Names("fc") }, "b");
-        Randomize(model, "a", 33);
-        Randomize(model, "b", 43);
-        using var x = Probe();
+        RuntimeModels.Randomize(model, "a", 33);
+        RuntimeModels.Randomize(model, "b", 43);
+        using var x = RuntimeModels.Probe(32);
         model.SetActiveAdapters("b");
         using var onlyB = model.forward(x);
         model.SetActiveAdapters("a");
@@ -59,7 +41,7 @@ public sealed class ModelStateTests : IDisposable
     [Fact]
     public void Deleting_one_adapter_keeps_the_trained_modules_to_save_of_the_active_one()
     {
-        using var model = Build();
+        using var model = RuntimeModels.Classifier(31);
         model.ApplyLora(new PeftLoraConfig { TargetModules = ModuleSelector.Names("fc"), ModulesToSave = ["score"] }, "x");
         model.ApplyLora(new PeftLoraConfig { TargetModules = ModuleSelector.Names("fc"), ModulesToSave = ["score"] }, "y");
         model.SetActiveAdapters("y");
@@ -118,7 +100,7 @@ public sealed class ModelStateTests : IDisposable
     [Fact]
     public void Adapter_names_with_a_dot_are_refused_before_anything_changes()
     {
-        using var model = Build();
+        using var model = RuntimeModels.Classifier(31);
         var error = Assert.Throws<ArgumentException>(() => model.ApplyLora(new PeftLoraConfig { TargetModules = ModuleSelector.Names("fc") }, "v1.2"));
         Assert.Contains("'v1.2' must not contain '.'", error.Message);
         Assert.Empty(ModelAdapters.Layers(model));
@@ -127,11 +109,11 @@ public sealed class ModelStateTests : IDisposable
     [Fact]
     public void A_model_with_DoRA_and_4bit_layers_can_change_dtype_with_Module_to()
     {
-        using var model = Build();
+        using var model = RuntimeModels.Classifier(31);
         model.ApplyLora(new PeftLoraConfig { TargetModules = ModuleSelector.Names("fc", "gate"), UseDora = true, ModulesToSave = ["score"] });
         model.QuantizeBase();
-        Randomize(model, "default", 35);
-        using var x = Probe();
+        RuntimeModels.Randomize(model, "default", 35);
+        using var x = RuntimeModels.Probe(32);
         using var fp32 = model.forward(x);
         model.to(ScalarType.Float64);
         using var x64 = x.to(ScalarType.Float64);
@@ -144,7 +126,7 @@ public sealed class ModelStateTests : IDisposable
     [Fact]
     public void QuantizeBase_after_ApplyLora_leaves_modules_to_save_dense_and_keeps_what_trains()
     {
-        using var model = Build();
+        using var model = RuntimeModels.Classifier(31);
         model.ApplyLora(new PeftLoraConfig { TargetModules = ModuleSelector.Names("fc"), ModulesToSave = ["score"], Bias = LoraBias.All });
         var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToArray();
         Assert.Equal(4, model.QuantizeBase());                 // fc (under its adapter) and gate in both blocks; score is saved in full
@@ -155,14 +137,14 @@ public sealed class ModelStateTests : IDisposable
     [Fact]
     public void Bias_all_with_a_classifier_saved_in_full_writes_its_bias_once_and_reloads()
     {
-        using var model = Build();
+        using var model = RuntimeModels.Classifier(31);
         model.ApplyLora(new PeftLoraConfig { TargetModules = ModuleSelector.Names("fc"), ModulesToSave = ["score"], Bias = LoraBias.All });
-        Randomize(model, "default", 36);
+        RuntimeModels.Randomize(model, "default", 36);
         using (no_grad()) model.named_parameters().First(p => p.name == "score.bias").parameter.add_(0.5);
-        using var x = Probe();
+        using var x = RuntimeModels.Probe(32);
         using var expected = model.forward(x);
         PeftAdapter.Save(model, _folder.FullName);
-        using var fresh = Build();
+        using var fresh = RuntimeModels.Classifier(31);
         PeftAdapter.Load(fresh, _folder.FullName);
         using var actual = fresh.forward(x);
         TensorAssert.BitwiseEqual(expected, actual);
@@ -171,7 +153,7 @@ public sealed class ModelStateTests : IDisposable
     [Fact]
     public void Saving_into_a_folder_keeps_the_files_other_tools_put_there()
     {
-        using var model = Build();
+        using var model = RuntimeModels.Classifier(31);
         model.ApplyLora(new PeftLoraConfig { TargetModules = ModuleSelector.Names("fc") });
         string folder = Path.Combine(_folder.FullName, "adapter");
         Directory.CreateDirectory(Path.Combine(folder, "other_adapter"));
