@@ -14,6 +14,10 @@ internal static class Emitter
     private const string Composite = "global::LoraGen.Injection.ILoraComposite";
     private const string Injector = "global::LoraGen.Injection.LoraInjector";
 
+    /// <summary>On every generated member, so tools (coverage, analyzers, debuggers) can tell it from the user's code.</summary>
+    private static readonly string GeneratedCode =
+        $"[global::System.CodeDom.Compiler.GeneratedCode(\"LoraGen.Generators\", \"{typeof(Emitter).Assembly.GetName().Version}\")]";
+
     public static string HintName(HostSpec host)
     {
         var name = new StringBuilder(host.Type.MetadataName.Length + 16);
@@ -45,7 +49,8 @@ internal static class Emitter
     private static void TypedAccessor(SourceWriter w, string field)
     {
         w.Line($"/// <summary>The LoRA layer that replaced <c>{field}</c>; throws before ApplyLora.</summary>");
-        w.Line($"public {LoraLinear} {AccessorName(field)} => {field} as {LoraLinear}");
+        w.Line(GeneratedCode);
+        w.Line($"public {LoraLinear} {AccessorName(field)} => {Field(field)} as {LoraLinear}");
         w.Line($"    ?? throw new global::System.InvalidOperationException(\"{field} is not adapted yet; call ApplyLora() first.\");");
         w.Line();
     }
@@ -61,20 +66,23 @@ internal static class Emitter
             string classTarget = entry.ClassSettings is { } settings && entry.ClassTargetNames.Count > 0
                 ? $"new global::LoraGen.Injection.LoraClassTarget(new string[] {{ {string.Join(", ", entry.ClassTargetNames.Select(Quote))} }}, {Config(settings)})"
                 : "null";
-            w.Line($"private static readonly global::LoraGen.Injection.LoraClassTarget? __loraClassTarget = {classTarget};");
+            w.Line(GeneratedCode);
+            w.Line($"private static readonly global::LoraGen.Injection.LoraClassTarget? LoraGenClassTarget = {classTarget};");
             w.Line();
             w.Line("/// <summary>");
             w.Line("/// Wraps every LoRA target declared with [LoraTarget] in a LoraLinear (or adds <paramref name=\"adapterName\"/> to it)");
             w.Line("/// and freezes every other parameter, as peft's get_peft_model does. Applying the same name twice adds nothing.");
             w.Line("/// </summary>");
+            w.Line(GeneratedCode);
             w.Line($"public {LayerList} ApplyLora(string adapterName = \"default\") =>");
-            w.Line($"    {Injector}.Apply(this, (({Composite})this).LoraSlots(\"\"), adapterName, __loraClassTarget);");
+            w.Line($"    {Injector}.Apply(this, (({Composite})this).LoraSlots(\"\"), adapterName, LoraGenClassTarget);");
             w.Line();
         }
         w.Line("/// <summary>");
         w.Line("/// peft's get_peft_model / add_adapter with a run-time configuration: adds <paramref name=\"adapterName\"/> to every");
         w.Line("/// layer <paramref name=\"config\"/> selects. With no active adapter (the first one) it becomes active; otherwise it waits, frozen.");
         w.Line("/// </summary>");
+        w.Line(GeneratedCode);
         w.Line($"public {LayerList} ApplyLora(global::LoraGen.Adapters.PeftLoraConfig config, string adapterName = \"default\") =>");
         w.Line($"    {Adapters}.Apply(this, config, adapterName);");
         w.Line();
@@ -82,52 +90,66 @@ internal static class Emitter
         w.Line("/// QLoRA: replaces the frozen base of every Linear layer (lm_head excepted) by its 4-bit quantization");
         w.Line("/// (NF4, blocks of 64, double-quantized absmax by default). Call before or after ApplyLora.");
         w.Line("/// </summary>");
+        w.Line(GeneratedCode);
         w.Line("public int QuantizeBase(global::LoraGen.Quantization.QuantType type = global::LoraGen.Quantization.QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true) =>");
         w.Line($"    {Adapters}.QuantizeBase(this, type, blockSize, doubleQuantize);");
         w.Line();
         w.Line("/// <summary>peft's set_adapter: computes with exactly these adapters; they train, every other adapter is frozen.</summary>");
+        w.Line(GeneratedCode);
         w.Line($"public void SetActiveAdapters(params string[] adapterNames) => {Adapters}.SetActiveAdapters(this, adapterNames);");
         w.Line();
         w.Line("/// <summary>The adapters the model computes with.</summary>");
+        w.Line(GeneratedCode);
         w.Line($"public global::System.Collections.Generic.IReadOnlyList<string> ActiveAdapters => {Adapters}.ActiveAdapters(this);");
         w.Line();
         w.Line("/// <summary>peft's disable_adapter(): until disposed, the model computes as its base.</summary>");
+        w.Line(GeneratedCode);
         w.Line($"public global::System.IDisposable DisableAdapters() => {Adapters}.DisableAdapters(this);");
         w.Line();
         w.Line("/// <summary>peft's delete_adapter: removes the adapter everywhere; refused while it is merged.</summary>");
+        w.Line(GeneratedCode);
         w.Line($"public void DeleteAdapter(string adapterName) => {Adapters}.DeleteAdapter(this, adapterName);");
         w.Line();
         w.Line("/// <summary>");
         w.Line("/// Merges the active adapters of every adapted layer into its base weight, all or nothing: every layer is");
         w.Line("/// checked first (with <paramref name=\"safe\"/>, that its merged weight is finite), so a refusal changes no layer.");
         w.Line("/// </summary>");
+        w.Line(GeneratedCode);
         w.Line($"public void MergeLora(bool safe = false) => {Adapters}.Merge(this, safe);");
         w.Line();
         w.Line("/// <summary>Removes every merged adapter again: 4-bit bases get their pre-merge codes back, dense ones subtract (float rounding).</summary>");
+        w.Line(GeneratedCode);
         w.Line($"public void UnmergeLora() => {Adapters}.Unmerge(this);");
         w.Line();
         w.Line("/// <summary>True when every layer with an active adapter is merged.</summary>");
+        w.Line(GeneratedCode);
         w.Line($"public bool IsLoraMerged => {Adapters}.IsMerged(this);");
         w.Line();
         w.Line("/// <summary>peft's merge_and_unload: merges the active adapters, then puts the plain base layers back.</summary>");
+        w.Line(GeneratedCode);
         w.Line($"public void MergeAndUnload(bool safe = false) => {Adapters}.MergeAndUnload(this, safe);");
         w.Line();
         w.Line("/// <summary>peft's unload: puts the plain base layers back without merging (merged layers are unmerged first).</summary>");
+        w.Line(GeneratedCode);
         w.Line($"public void Unload() => {Adapters}.Unload(this);");
         w.Line();
         w.Line("/// <summary>Exactly the parameters that train (requires_grad): adapters, biases per bias mode, modules_to_save.</summary>");
+        w.Line(GeneratedCode);
         w.Line($"public {Parameters} TrainableParameters() => {Adapters}.TrainableParameters(this);");
         w.Line();
         w.Line("/// <summary>The same as <see cref=\"TrainableParameters\"/>, by its earlier name.</summary>");
+        w.Line(GeneratedCode);
         w.Line($"public {Parameters} LoraParameters() => TrainableParameters();");
         w.Line();
         w.Line("/// <summary>peft's add_weighted_adapter: a new adapter combining existing ones (linear, cat or svd).</summary>");
+        w.Line(GeneratedCode);
         w.Line("public void AddWeightedAdapter(global::System.Collections.Generic.IReadOnlyList<string> adapters, global::System.Collections.Generic.IReadOnlyList<double> weights, string adapterName,");
         w.Line("    global::LoraGen.Adapters.AdapterCombination combination = global::LoraGen.Adapters.AdapterCombination.Svd, int? svdRank = null) =>");
         w.Line("    global::LoraGen.Adapters.WeightedAdapters.Add(this, adapters, weights, adapterName, combination, svdRank);");
         w.Line();
         if (!compileTime) return;
         w.Line("/// <summary>The adapted layers as resolved at compile time; <c>{i}</c> stands for a ModuleList index.</summary>");
+        w.Line(GeneratedCode);
         w.Open("public static global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Planning.LoraPlanEntry> LoraPlan { get; } = new global::LoraGen.Planning.LoraPlanEntry[]");
         foreach (var item in entry.Plan) w.Line(PlanEntry(item) + ",");
         w.Close("};");
@@ -138,37 +160,49 @@ internal static class Emitter
     {
         w.Line("// Each layer field with a getter, and a setter that also replaces the registered submodule");
         w.Line("// (register_module refuses a taken name); then the slots of the module children.");
+        w.Line(GeneratedCode);
         w.Line($"global::System.Collections.Generic.IEnumerable<{Slot}> {Composite}.LoraSlots(string prefix)");
         w.Line("{");
+        // Fields are read through this., so a field named like the parameter (prefix) or a keyword (@base) is still the field.
         foreach (var slot in host.Slots)
         {
             string config = slot.FieldSettings is { } settings ? Config(settings) : "null";
-            w.Line($"    yield return new {Slot}(prefix + {Quote(slot.RegisteredName)}, {config}, () => {slot.FieldName},");
-            w.Line($"        __module => {{ {slot.FieldName} = __module; __LoraReplaceSubmodule({Quote(slot.RegisteredName)}, __module); }});");
+            w.Line($"    yield return new {Slot}(prefix + {Quote(slot.RegisteredName)}, {config}, () => {Field(slot.FieldName)},");
+            w.Line($"        module => {{ {Field(slot.FieldName)} = module; LoraGenReplaceSubmodule({Quote(slot.RegisteredName)}, module); }});");
         }
         foreach (var child in host.Children)
         {
+            // A nullable child that is null has no slots.
+            w.Line("    {");
             if (child.IsList)
             {
-                w.Line($"    for (int __i = 0; __i < {child.FieldName}.Count; __i++)");
-                w.Line($"        foreach (var __slot in (({Composite}){child.FieldName}[__i]).LoraSlots(prefix + {Quote(child.RegisteredName + ".")} + __i.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + \".\"))");
-                w.Line("            yield return __slot;");
+                w.Line($"        if ({Field(child.FieldName)} is {{ }} items)");
+                w.Line("            for (int index = 0; index < items.Count; index++)");
+                w.Line($"                foreach (var slot in (({Composite})items[index]).LoraSlots(prefix + {Quote(child.RegisteredName + ".")} + index.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + \".\"))");
+                w.Line("                    yield return slot;");
             }
             else
             {
-                w.Line($"    foreach (var __slot in (({Composite}){child.FieldName}).LoraSlots(prefix + {Quote(child.RegisteredName + ".")}))");
-                w.Line("        yield return __slot;");
+                w.Line($"        if ({Field(child.FieldName)} is {{ }} child)");
+                w.Line($"            foreach (var slot in (({Composite})child).LoraSlots(prefix + {Quote(child.RegisteredName + ".")}))");
+                w.Line("                yield return slot;");
             }
+            w.Line("    }");
         }
         if (host.Slots.Count == 0 && host.Children.Count == 0) w.Line("    yield break;");
         w.Line("}");
         if (host.Slots.Count == 0) return;
         w.Line();
-        w.Line($"private void __LoraReplaceSubmodule(string name, {Module} module)");
+        w.Line(GeneratedCode);
+        w.Line($"private void LoraGenReplaceSubmodule(string name, {Module} module)");
         w.Line("{");
         w.Line("    if (_internal_submodules.ContainsKey(name)) _internal_submodules[name] = module;");
         w.Line("}");
     }
+
+    /// <summary><c>this.</c> and the field's name, escaped with @ where it is a keyword (<c>this.@base</c>).</summary>
+    private static string Field(string name) =>
+        "this." + (Microsoft.CodeAnalysis.CSharp.SyntaxFacts.GetKeywordKind(name) != Microsoft.CodeAnalysis.CSharp.SyntaxKind.None ? "@" + name : name);
 
     private static string Config(TargetSettings s)
     {

@@ -7,26 +7,31 @@ namespace Demo.Models
     partial class Attention : global::LoraGen.Injection.ILoraComposite
     {
         /// <summary>The LoRA layer that replaced <c>q_proj</c>; throws before ApplyLora.</summary>
-        public global::LoraGen.Layers.LoraLinear QProjLora => q_proj as global::LoraGen.Layers.LoraLinear
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        public global::LoraGen.Layers.LoraLinear QProjLora => this.q_proj as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("q_proj is not adapted yet; call ApplyLora() first.");
 
         /// <summary>The LoRA layer that replaced <c>v_proj</c>; throws before ApplyLora.</summary>
-        public global::LoraGen.Layers.LoraLinear VProjLora => v_proj as global::LoraGen.Layers.LoraLinear
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        public global::LoraGen.Layers.LoraLinear VProjLora => this.v_proj as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("v_proj is not adapted yet; call ApplyLora() first.");
 
-        private static readonly global::LoraGen.Injection.LoraClassTarget? __loraClassTarget = null;
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        private static readonly global::LoraGen.Injection.LoraClassTarget? LoraGenClassTarget = null;
 
         /// <summary>
         /// Wraps every LoRA target declared with [LoraTarget] in a LoraLinear (or adds <paramref name="adapterName"/> to it)
         /// and freezes every other parameter, as peft's get_peft_model does. Applying the same name twice adds nothing.
         /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Layers.LoraLinear> ApplyLora(string adapterName = "default") =>
-            global::LoraGen.Injection.LoraInjector.Apply(this, ((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""), adapterName, __loraClassTarget);
+            global::LoraGen.Injection.LoraInjector.Apply(this, ((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""), adapterName, LoraGenClassTarget);
 
         /// <summary>
         /// peft's get_peft_model / add_adapter with a run-time configuration: adds <paramref name="adapterName"/> to every
         /// layer <paramref name="config"/> selects. With no active adapter (the first one) it becomes active; otherwise it waits, frozen.
         /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Layers.LoraLinear> ApplyLora(global::LoraGen.Adapters.PeftLoraConfig config, string adapterName = "default") =>
             global::LoraGen.Adapters.ModelAdapters.Apply(this, config, adapterName);
 
@@ -34,51 +39,65 @@ namespace Demo.Models
         /// QLoRA: replaces the frozen base of every Linear layer (lm_head excepted) by its 4-bit quantization
         /// (NF4, blocks of 64, double-quantized absmax by default). Call before or after ApplyLora.
         /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public int QuantizeBase(global::LoraGen.Quantization.QuantType type = global::LoraGen.Quantization.QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true) =>
             global::LoraGen.Adapters.ModelAdapters.QuantizeBase(this, type, blockSize, doubleQuantize);
 
         /// <summary>peft's set_adapter: computes with exactly these adapters; they train, every other adapter is frozen.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void SetActiveAdapters(params string[] adapterNames) => global::LoraGen.Adapters.ModelAdapters.SetActiveAdapters(this, adapterNames);
 
         /// <summary>The adapters the model computes with.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IReadOnlyList<string> ActiveAdapters => global::LoraGen.Adapters.ModelAdapters.ActiveAdapters(this);
 
         /// <summary>peft's disable_adapter(): until disposed, the model computes as its base.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.IDisposable DisableAdapters() => global::LoraGen.Adapters.ModelAdapters.DisableAdapters(this);
 
         /// <summary>peft's delete_adapter: removes the adapter everywhere; refused while it is merged.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void DeleteAdapter(string adapterName) => global::LoraGen.Adapters.ModelAdapters.DeleteAdapter(this, adapterName);
 
         /// <summary>
         /// Merges the active adapters of every adapted layer into its base weight, all or nothing: every layer is
         /// checked first (with <paramref name="safe"/>, that its merged weight is finite), so a refusal changes no layer.
         /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void MergeLora(bool safe = false) => global::LoraGen.Adapters.ModelAdapters.Merge(this, safe);
 
         /// <summary>Removes every merged adapter again: 4-bit bases get their pre-merge codes back, dense ones subtract (float rounding).</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void UnmergeLora() => global::LoraGen.Adapters.ModelAdapters.Unmerge(this);
 
         /// <summary>True when every layer with an active adapter is merged.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public bool IsLoraMerged => global::LoraGen.Adapters.ModelAdapters.IsMerged(this);
 
         /// <summary>peft's merge_and_unload: merges the active adapters, then puts the plain base layers back.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void MergeAndUnload(bool safe = false) => global::LoraGen.Adapters.ModelAdapters.MergeAndUnload(this, safe);
 
         /// <summary>peft's unload: puts the plain base layers back without merging (merged layers are unmerged first).</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void Unload() => global::LoraGen.Adapters.ModelAdapters.Unload(this);
 
         /// <summary>Exactly the parameters that train (requires_grad): adapters, biases per bias mode, modules_to_save.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> TrainableParameters() => global::LoraGen.Adapters.ModelAdapters.TrainableParameters(this);
 
         /// <summary>The same as <see cref="TrainableParameters"/>, by its earlier name.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> LoraParameters() => TrainableParameters();
 
         /// <summary>peft's add_weighted_adapter: a new adapter combining existing ones (linear, cat or svd).</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void AddWeightedAdapter(global::System.Collections.Generic.IReadOnlyList<string> adapters, global::System.Collections.Generic.IReadOnlyList<double> weights, string adapterName,
             global::LoraGen.Adapters.AdapterCombination combination = global::LoraGen.Adapters.AdapterCombination.Svd, int? svdRank = null) =>
             global::LoraGen.Adapters.WeightedAdapters.Add(this, adapters, weights, adapterName, combination, svdRank);
 
         /// <summary>The adapted layers as resolved at compile time; <c>{i}</c> stands for a ModuleList index.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public static global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Planning.LoraPlanEntry> LoraPlan { get; } = new global::LoraGen.Planning.LoraPlanEntry[]
         {
             new("q_proj", 16, 32, 2, false, 64, 64, 2048),
@@ -87,19 +106,21 @@ namespace Demo.Models
 
         // Each layer field with a getter, and a setter that also replaces the registered submodule
         // (register_module refuses a taken name); then the slots of the module children.
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         global::System.Collections.Generic.IEnumerable<global::LoraGen.Injection.LoraSlot> global::LoraGen.Injection.ILoraComposite.LoraSlots(string prefix)
         {
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "q_proj", new global::LoraGen.Layers.LoraConfig(16, 32), () => q_proj,
-                __module => { q_proj = __module; __LoraReplaceSubmodule("q_proj", __module); });
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "k_proj", null, () => k_proj,
-                __module => { k_proj = __module; __LoraReplaceSubmodule("k_proj", __module); });
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "v_proj", new global::LoraGen.Layers.LoraConfig(16, 32) { Dropout = 0.05, Init = (global::LoraGen.Layers.LoraInit)1 }, () => v_proj,
-                __module => { v_proj = __module; __LoraReplaceSubmodule("v_proj", __module); });
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "o_proj", null, () => o_proj,
-                __module => { o_proj = __module; __LoraReplaceSubmodule("o_proj", __module); });
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "q_proj", new global::LoraGen.Layers.LoraConfig(16, 32), () => this.q_proj,
+                module => { this.q_proj = module; LoraGenReplaceSubmodule("q_proj", module); });
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "k_proj", null, () => this.k_proj,
+                module => { this.k_proj = module; LoraGenReplaceSubmodule("k_proj", module); });
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "v_proj", new global::LoraGen.Layers.LoraConfig(16, 32) { Dropout = 0.05, Init = (global::LoraGen.Layers.LoraInit)1 }, () => this.v_proj,
+                module => { this.v_proj = module; LoraGenReplaceSubmodule("v_proj", module); });
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "o_proj", null, () => this.o_proj,
+                module => { this.o_proj = module; LoraGenReplaceSubmodule("o_proj", module); });
         }
 
-        private void __LoraReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        private void LoraGenReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
         {
             if (_internal_submodules.ContainsKey(name)) _internal_submodules[name] = module;
         }

@@ -8,12 +8,19 @@ namespace Demo.Llama
     {
         // Each layer field with a getter, and a setter that also replaces the registered submodule
         // (register_module refuses a taken name); then the slots of the module children.
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         global::System.Collections.Generic.IEnumerable<global::LoraGen.Injection.LoraSlot> global::LoraGen.Injection.ILoraComposite.LoraSlots(string prefix)
         {
-            foreach (var __slot in ((global::LoraGen.Injection.ILoraComposite)self_attn).LoraSlots(prefix + "self_attn."))
-                yield return __slot;
-            foreach (var __slot in ((global::LoraGen.Injection.ILoraComposite)mlp).LoraSlots(prefix + "mlp."))
-                yield return __slot;
+            {
+                if (this.self_attn is { } child)
+                    foreach (var slot in ((global::LoraGen.Injection.ILoraComposite)child).LoraSlots(prefix + "self_attn."))
+                        yield return slot;
+            }
+            {
+                if (this.mlp is { } child)
+                    foreach (var slot in ((global::LoraGen.Injection.ILoraComposite)child).LoraSlots(prefix + "mlp."))
+                        yield return slot;
+            }
         }
     }
 }
@@ -27,32 +34,37 @@ namespace Demo.Llama
     partial class Mlp : global::LoraGen.Injection.ILoraComposite
     {
         /// <summary>The LoRA layer that replaced <c>down_proj</c>; throws before ApplyLora.</summary>
-        public global::LoraGen.Layers.LoraLinear DownProjLora => down_proj as global::LoraGen.Layers.LoraLinear
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        public global::LoraGen.Layers.LoraLinear DownProjLora => this.down_proj as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("down_proj is not adapted yet; call ApplyLora() first.");
 
         /// <summary>The LoRA layer that replaced <c>gate_proj</c>; throws before ApplyLora.</summary>
-        public global::LoraGen.Layers.LoraLinear GateProjLora => gate_proj as global::LoraGen.Layers.LoraLinear
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        public global::LoraGen.Layers.LoraLinear GateProjLora => this.gate_proj as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("gate_proj is not adapted yet; call ApplyLora() first.");
 
         /// <summary>The LoRA layer that replaced <c>up_proj</c>; throws before ApplyLora.</summary>
-        public global::LoraGen.Layers.LoraLinear UpProjLora => up_proj as global::LoraGen.Layers.LoraLinear
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        public global::LoraGen.Layers.LoraLinear UpProjLora => this.up_proj as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("up_proj is not adapted yet; call ApplyLora() first.");
 
         // Each layer field with a getter, and a setter that also replaces the registered submodule
         // (register_module refuses a taken name); then the slots of the module children.
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         global::System.Collections.Generic.IEnumerable<global::LoraGen.Injection.LoraSlot> global::LoraGen.Injection.ILoraComposite.LoraSlots(string prefix)
         {
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "gate_proj", null, () => gate_proj,
-                __module => { gate_proj = __module; __LoraReplaceSubmodule("gate_proj", __module); });
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "up_proj", null, () => up_proj,
-                __module => { up_proj = __module; __LoraReplaceSubmodule("up_proj", __module); });
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "down_proj", null, () => down_proj,
-                __module => { down_proj = __module; __LoraReplaceSubmodule("down_proj", __module); });
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "act", null, () => act,
-                __module => { act = __module; __LoraReplaceSubmodule("act", __module); });
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "gate_proj", null, () => this.gate_proj,
+                module => { this.gate_proj = module; LoraGenReplaceSubmodule("gate_proj", module); });
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "up_proj", null, () => this.up_proj,
+                module => { this.up_proj = module; LoraGenReplaceSubmodule("up_proj", module); });
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "down_proj", null, () => this.down_proj,
+                module => { this.down_proj = module; LoraGenReplaceSubmodule("down_proj", module); });
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "act", null, () => this.act,
+                module => { this.act = module; LoraGenReplaceSubmodule("act", module); });
         }
 
-        private void __LoraReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        private void LoraGenReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
         {
             if (_internal_submodules.ContainsKey(name)) _internal_submodules[name] = module;
         }
@@ -68,36 +80,42 @@ namespace Demo.Llama
     partial class SelfAttention : global::LoraGen.Injection.ILoraComposite
     {
         /// <summary>The LoRA layer that replaced <c>k_proj</c>; throws before ApplyLora.</summary>
-        public global::LoraGen.Layers.LoraLinear KProjLora => k_proj as global::LoraGen.Layers.LoraLinear
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        public global::LoraGen.Layers.LoraLinear KProjLora => this.k_proj as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("k_proj is not adapted yet; call ApplyLora() first.");
 
         /// <summary>The LoRA layer that replaced <c>o_proj</c>; throws before ApplyLora.</summary>
-        public global::LoraGen.Layers.LoraLinear OProjLora => o_proj as global::LoraGen.Layers.LoraLinear
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        public global::LoraGen.Layers.LoraLinear OProjLora => this.o_proj as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("o_proj is not adapted yet; call ApplyLora() first.");
 
         /// <summary>The LoRA layer that replaced <c>q_proj</c>; throws before ApplyLora.</summary>
-        public global::LoraGen.Layers.LoraLinear QProjLora => q_proj as global::LoraGen.Layers.LoraLinear
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        public global::LoraGen.Layers.LoraLinear QProjLora => this.q_proj as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("q_proj is not adapted yet; call ApplyLora() first.");
 
         /// <summary>The LoRA layer that replaced <c>v_proj</c>; throws before ApplyLora.</summary>
-        public global::LoraGen.Layers.LoraLinear VProjLora => v_proj as global::LoraGen.Layers.LoraLinear
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        public global::LoraGen.Layers.LoraLinear VProjLora => this.v_proj as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("v_proj is not adapted yet; call ApplyLora() first.");
 
         // Each layer field with a getter, and a setter that also replaces the registered submodule
         // (register_module refuses a taken name); then the slots of the module children.
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         global::System.Collections.Generic.IEnumerable<global::LoraGen.Injection.LoraSlot> global::LoraGen.Injection.ILoraComposite.LoraSlots(string prefix)
         {
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "q_proj", null, () => q_proj,
-                __module => { q_proj = __module; __LoraReplaceSubmodule("q_proj", __module); });
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "k_proj", null, () => k_proj,
-                __module => { k_proj = __module; __LoraReplaceSubmodule("k_proj", __module); });
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "v_proj", null, () => v_proj,
-                __module => { v_proj = __module; __LoraReplaceSubmodule("v_proj", __module); });
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "o_proj", null, () => o_proj,
-                __module => { o_proj = __module; __LoraReplaceSubmodule("o_proj", __module); });
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "q_proj", null, () => this.q_proj,
+                module => { this.q_proj = module; LoraGenReplaceSubmodule("q_proj", module); });
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "k_proj", null, () => this.k_proj,
+                module => { this.k_proj = module; LoraGenReplaceSubmodule("k_proj", module); });
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "v_proj", null, () => this.v_proj,
+                module => { this.v_proj = module; LoraGenReplaceSubmodule("v_proj", module); });
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "o_proj", null, () => this.o_proj,
+                module => { this.o_proj = module; LoraGenReplaceSubmodule("o_proj", module); });
         }
 
-        private void __LoraReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        private void LoraGenReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
         {
             if (_internal_submodules.ContainsKey(name)) _internal_submodules[name] = module;
         }
@@ -112,19 +130,22 @@ namespace Demo.Llama
 {
     partial class TinyLlama : global::LoraGen.Injection.ILoraComposite
     {
-        private static readonly global::LoraGen.Injection.LoraClassTarget? __loraClassTarget = new global::LoraGen.Injection.LoraClassTarget(new string[] { "layers.{i}.self_attn.q_proj", "layers.{i}.self_attn.k_proj", "layers.{i}.self_attn.v_proj", "layers.{i}.self_attn.o_proj", "layers.{i}.mlp.gate_proj", "layers.{i}.mlp.up_proj", "layers.{i}.mlp.down_proj" }, new global::LoraGen.Layers.LoraConfig(8, 16));
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        private static readonly global::LoraGen.Injection.LoraClassTarget? LoraGenClassTarget = new global::LoraGen.Injection.LoraClassTarget(new string[] { "layers.{i}.self_attn.q_proj", "layers.{i}.self_attn.k_proj", "layers.{i}.self_attn.v_proj", "layers.{i}.self_attn.o_proj", "layers.{i}.mlp.gate_proj", "layers.{i}.mlp.up_proj", "layers.{i}.mlp.down_proj" }, new global::LoraGen.Layers.LoraConfig(8, 16));
 
         /// <summary>
         /// Wraps every LoRA target declared with [LoraTarget] in a LoraLinear (or adds <paramref name="adapterName"/> to it)
         /// and freezes every other parameter, as peft's get_peft_model does. Applying the same name twice adds nothing.
         /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Layers.LoraLinear> ApplyLora(string adapterName = "default") =>
-            global::LoraGen.Injection.LoraInjector.Apply(this, ((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""), adapterName, __loraClassTarget);
+            global::LoraGen.Injection.LoraInjector.Apply(this, ((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""), adapterName, LoraGenClassTarget);
 
         /// <summary>
         /// peft's get_peft_model / add_adapter with a run-time configuration: adds <paramref name="adapterName"/> to every
         /// layer <paramref name="config"/> selects. With no active adapter (the first one) it becomes active; otherwise it waits, frozen.
         /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Layers.LoraLinear> ApplyLora(global::LoraGen.Adapters.PeftLoraConfig config, string adapterName = "default") =>
             global::LoraGen.Adapters.ModelAdapters.Apply(this, config, adapterName);
 
@@ -132,51 +153,65 @@ namespace Demo.Llama
         /// QLoRA: replaces the frozen base of every Linear layer (lm_head excepted) by its 4-bit quantization
         /// (NF4, blocks of 64, double-quantized absmax by default). Call before or after ApplyLora.
         /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public int QuantizeBase(global::LoraGen.Quantization.QuantType type = global::LoraGen.Quantization.QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true) =>
             global::LoraGen.Adapters.ModelAdapters.QuantizeBase(this, type, blockSize, doubleQuantize);
 
         /// <summary>peft's set_adapter: computes with exactly these adapters; they train, every other adapter is frozen.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void SetActiveAdapters(params string[] adapterNames) => global::LoraGen.Adapters.ModelAdapters.SetActiveAdapters(this, adapterNames);
 
         /// <summary>The adapters the model computes with.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IReadOnlyList<string> ActiveAdapters => global::LoraGen.Adapters.ModelAdapters.ActiveAdapters(this);
 
         /// <summary>peft's disable_adapter(): until disposed, the model computes as its base.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.IDisposable DisableAdapters() => global::LoraGen.Adapters.ModelAdapters.DisableAdapters(this);
 
         /// <summary>peft's delete_adapter: removes the adapter everywhere; refused while it is merged.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void DeleteAdapter(string adapterName) => global::LoraGen.Adapters.ModelAdapters.DeleteAdapter(this, adapterName);
 
         /// <summary>
         /// Merges the active adapters of every adapted layer into its base weight, all or nothing: every layer is
         /// checked first (with <paramref name="safe"/>, that its merged weight is finite), so a refusal changes no layer.
         /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void MergeLora(bool safe = false) => global::LoraGen.Adapters.ModelAdapters.Merge(this, safe);
 
         /// <summary>Removes every merged adapter again: 4-bit bases get their pre-merge codes back, dense ones subtract (float rounding).</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void UnmergeLora() => global::LoraGen.Adapters.ModelAdapters.Unmerge(this);
 
         /// <summary>True when every layer with an active adapter is merged.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public bool IsLoraMerged => global::LoraGen.Adapters.ModelAdapters.IsMerged(this);
 
         /// <summary>peft's merge_and_unload: merges the active adapters, then puts the plain base layers back.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void MergeAndUnload(bool safe = false) => global::LoraGen.Adapters.ModelAdapters.MergeAndUnload(this, safe);
 
         /// <summary>peft's unload: puts the plain base layers back without merging (merged layers are unmerged first).</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void Unload() => global::LoraGen.Adapters.ModelAdapters.Unload(this);
 
         /// <summary>Exactly the parameters that train (requires_grad): adapters, biases per bias mode, modules_to_save.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> TrainableParameters() => global::LoraGen.Adapters.ModelAdapters.TrainableParameters(this);
 
         /// <summary>The same as <see cref="TrainableParameters"/>, by its earlier name.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> LoraParameters() => TrainableParameters();
 
         /// <summary>peft's add_weighted_adapter: a new adapter combining existing ones (linear, cat or svd).</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void AddWeightedAdapter(global::System.Collections.Generic.IReadOnlyList<string> adapters, global::System.Collections.Generic.IReadOnlyList<double> weights, string adapterName,
             global::LoraGen.Adapters.AdapterCombination combination = global::LoraGen.Adapters.AdapterCombination.Svd, int? svdRank = null) =>
             global::LoraGen.Adapters.WeightedAdapters.Add(this, adapters, weights, adapterName, combination, svdRank);
 
         /// <summary>The adapted layers as resolved at compile time; <c>{i}</c> stands for a ModuleList index.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public static global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Planning.LoraPlanEntry> LoraPlan { get; } = new global::LoraGen.Planning.LoraPlanEntry[]
         {
             new("layers.{i}.self_attn.q_proj", 8, 16, 2, false, 64, 64, 1024),
@@ -190,16 +225,21 @@ namespace Demo.Llama
 
         // Each layer field with a getter, and a setter that also replaces the registered submodule
         // (register_module refuses a taken name); then the slots of the module children.
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         global::System.Collections.Generic.IEnumerable<global::LoraGen.Injection.LoraSlot> global::LoraGen.Injection.ILoraComposite.LoraSlots(string prefix)
         {
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "lm_head", null, () => lm_head,
-                __module => { lm_head = __module; __LoraReplaceSubmodule("lm_head", __module); });
-            for (int __i = 0; __i < layers.Count; __i++)
-                foreach (var __slot in ((global::LoraGen.Injection.ILoraComposite)layers[__i]).LoraSlots(prefix + "layers." + __i.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + "."))
-                    yield return __slot;
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "lm_head", null, () => this.lm_head,
+                module => { this.lm_head = module; LoraGenReplaceSubmodule("lm_head", module); });
+            {
+                if (this.layers is { } items)
+                    for (int index = 0; index < items.Count; index++)
+                        foreach (var slot in ((global::LoraGen.Injection.ILoraComposite)items[index]).LoraSlots(prefix + "layers." + index.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + "."))
+                            yield return slot;
+            }
         }
 
-        private void __LoraReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        private void LoraGenReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
         {
             if (_internal_submodules.ContainsKey(name)) _internal_submodules[name] = module;
         }

@@ -7,22 +7,26 @@ partial class Outer
     partial class Block<T> : global::LoraGen.Injection.ILoraComposite
     {
         /// <summary>The LoRA layer that replaced <c>proj</c>; throws before ApplyLora.</summary>
-        public global::LoraGen.Layers.LoraLinear ProjLora => proj as global::LoraGen.Layers.LoraLinear
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        public global::LoraGen.Layers.LoraLinear ProjLora => this.proj as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("proj is not adapted yet; call ApplyLora() first.");
 
-        private static readonly global::LoraGen.Injection.LoraClassTarget? __loraClassTarget = new global::LoraGen.Injection.LoraClassTarget(new string[] { "proj", "inner.fc" }, new global::LoraGen.Layers.LoraConfig(4, 8) { UseRsLora = true, UseDora = true });
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        private static readonly global::LoraGen.Injection.LoraClassTarget? LoraGenClassTarget = new global::LoraGen.Injection.LoraClassTarget(new string[] { "proj", "inner.fc" }, new global::LoraGen.Layers.LoraConfig(4, 8) { UseRsLora = true, UseDora = true });
 
         /// <summary>
         /// Wraps every LoRA target declared with [LoraTarget] in a LoraLinear (or adds <paramref name="adapterName"/> to it)
         /// and freezes every other parameter, as peft's get_peft_model does. Applying the same name twice adds nothing.
         /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Layers.LoraLinear> ApplyLora(string adapterName = "default") =>
-            global::LoraGen.Injection.LoraInjector.Apply(this, ((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""), adapterName, __loraClassTarget);
+            global::LoraGen.Injection.LoraInjector.Apply(this, ((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""), adapterName, LoraGenClassTarget);
 
         /// <summary>
         /// peft's get_peft_model / add_adapter with a run-time configuration: adds <paramref name="adapterName"/> to every
         /// layer <paramref name="config"/> selects. With no active adapter (the first one) it becomes active; otherwise it waits, frozen.
         /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Layers.LoraLinear> ApplyLora(global::LoraGen.Adapters.PeftLoraConfig config, string adapterName = "default") =>
             global::LoraGen.Adapters.ModelAdapters.Apply(this, config, adapterName);
 
@@ -30,51 +34,65 @@ partial class Outer
         /// QLoRA: replaces the frozen base of every Linear layer (lm_head excepted) by its 4-bit quantization
         /// (NF4, blocks of 64, double-quantized absmax by default). Call before or after ApplyLora.
         /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public int QuantizeBase(global::LoraGen.Quantization.QuantType type = global::LoraGen.Quantization.QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true) =>
             global::LoraGen.Adapters.ModelAdapters.QuantizeBase(this, type, blockSize, doubleQuantize);
 
         /// <summary>peft's set_adapter: computes with exactly these adapters; they train, every other adapter is frozen.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void SetActiveAdapters(params string[] adapterNames) => global::LoraGen.Adapters.ModelAdapters.SetActiveAdapters(this, adapterNames);
 
         /// <summary>The adapters the model computes with.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IReadOnlyList<string> ActiveAdapters => global::LoraGen.Adapters.ModelAdapters.ActiveAdapters(this);
 
         /// <summary>peft's disable_adapter(): until disposed, the model computes as its base.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.IDisposable DisableAdapters() => global::LoraGen.Adapters.ModelAdapters.DisableAdapters(this);
 
         /// <summary>peft's delete_adapter: removes the adapter everywhere; refused while it is merged.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void DeleteAdapter(string adapterName) => global::LoraGen.Adapters.ModelAdapters.DeleteAdapter(this, adapterName);
 
         /// <summary>
         /// Merges the active adapters of every adapted layer into its base weight, all or nothing: every layer is
         /// checked first (with <paramref name="safe"/>, that its merged weight is finite), so a refusal changes no layer.
         /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void MergeLora(bool safe = false) => global::LoraGen.Adapters.ModelAdapters.Merge(this, safe);
 
         /// <summary>Removes every merged adapter again: 4-bit bases get their pre-merge codes back, dense ones subtract (float rounding).</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void UnmergeLora() => global::LoraGen.Adapters.ModelAdapters.Unmerge(this);
 
         /// <summary>True when every layer with an active adapter is merged.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public bool IsLoraMerged => global::LoraGen.Adapters.ModelAdapters.IsMerged(this);
 
         /// <summary>peft's merge_and_unload: merges the active adapters, then puts the plain base layers back.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void MergeAndUnload(bool safe = false) => global::LoraGen.Adapters.ModelAdapters.MergeAndUnload(this, safe);
 
         /// <summary>peft's unload: puts the plain base layers back without merging (merged layers are unmerged first).</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void Unload() => global::LoraGen.Adapters.ModelAdapters.Unload(this);
 
         /// <summary>Exactly the parameters that train (requires_grad): adapters, biases per bias mode, modules_to_save.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> TrainableParameters() => global::LoraGen.Adapters.ModelAdapters.TrainableParameters(this);
 
         /// <summary>The same as <see cref="TrainableParameters"/>, by its earlier name.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> LoraParameters() => TrainableParameters();
 
         /// <summary>peft's add_weighted_adapter: a new adapter combining existing ones (linear, cat or svd).</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void AddWeightedAdapter(global::System.Collections.Generic.IReadOnlyList<string> adapters, global::System.Collections.Generic.IReadOnlyList<double> weights, string adapterName,
             global::LoraGen.Adapters.AdapterCombination combination = global::LoraGen.Adapters.AdapterCombination.Svd, int? svdRank = null) =>
             global::LoraGen.Adapters.WeightedAdapters.Add(this, adapters, weights, adapterName, combination, svdRank);
 
         /// <summary>The adapted layers as resolved at compile time; <c>{i}</c> stands for a ModuleList index.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public static global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Planning.LoraPlanEntry> LoraPlan { get; } = new global::LoraGen.Planning.LoraPlanEntry[]
         {
             new("proj", 4, 8, 4, true, 32, 32, 288),
@@ -83,15 +101,20 @@ partial class Outer
 
         // Each layer field with a getter, and a setter that also replaces the registered submodule
         // (register_module refuses a taken name); then the slots of the module children.
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         global::System.Collections.Generic.IEnumerable<global::LoraGen.Injection.LoraSlot> global::LoraGen.Injection.ILoraComposite.LoraSlots(string prefix)
         {
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "proj", null, () => proj,
-                __module => { proj = __module; __LoraReplaceSubmodule("proj", __module); });
-            foreach (var __slot in ((global::LoraGen.Injection.ILoraComposite)inner).LoraSlots(prefix + "inner."))
-                yield return __slot;
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "proj", null, () => this.proj,
+                module => { this.proj = module; LoraGenReplaceSubmodule("proj", module); });
+            {
+                if (this.inner is { } child)
+                    foreach (var slot in ((global::LoraGen.Injection.ILoraComposite)child).LoraSlots(prefix + "inner."))
+                        yield return slot;
+            }
         }
 
-        private void __LoraReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        private void LoraGenReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
         {
             if (_internal_submodules.ContainsKey(name)) _internal_submodules[name] = module;
         }
@@ -107,18 +130,21 @@ partial class Outer
     partial class Inner : global::LoraGen.Injection.ILoraComposite
     {
         /// <summary>The LoRA layer that replaced <c>_fc</c>; throws before ApplyLora.</summary>
-        public global::LoraGen.Layers.LoraLinear FcLora => _fc as global::LoraGen.Layers.LoraLinear
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        public global::LoraGen.Layers.LoraLinear FcLora => this._fc as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("_fc is not adapted yet; call ApplyLora() first.");
 
         // Each layer field with a getter, and a setter that also replaces the registered submodule
         // (register_module refuses a taken name); then the slots of the module children.
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         global::System.Collections.Generic.IEnumerable<global::LoraGen.Injection.LoraSlot> global::LoraGen.Injection.ILoraComposite.LoraSlots(string prefix)
         {
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "fc", null, () => _fc,
-                __module => { _fc = __module; __LoraReplaceSubmodule("fc", __module); });
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "fc", null, () => this._fc,
+                module => { this._fc = module; LoraGenReplaceSubmodule("fc", module); });
         }
 
-        private void __LoraReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        private void LoraGenReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
         {
             if (_internal_submodules.ContainsKey(name)) _internal_submodules[name] = module;
         }

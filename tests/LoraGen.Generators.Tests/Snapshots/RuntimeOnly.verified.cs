@@ -8,13 +8,15 @@ namespace Demo.Runtime
     {
         // Each layer field with a getter, and a setter that also replaces the registered submodule
         // (register_module refuses a taken name); then the slots of the module children.
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         global::System.Collections.Generic.IEnumerable<global::LoraGen.Injection.LoraSlot> global::LoraGen.Injection.ILoraComposite.LoraSlots(string prefix)
         {
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "fc", null, () => fc,
-                __module => { fc = __module; __LoraReplaceSubmodule("fc", __module); });
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "fc", null, () => this.fc,
+                module => { this.fc = module; LoraGenReplaceSubmodule("fc", module); });
         }
 
-        private void __LoraReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        private void LoraGenReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
         {
             if (_internal_submodules.ContainsKey(name)) _internal_submodules[name] = module;
         }
@@ -33,6 +35,7 @@ namespace Demo.Runtime
         /// peft's get_peft_model / add_adapter with a run-time configuration: adds <paramref name="adapterName"/> to every
         /// layer <paramref name="config"/> selects. With no active adapter (the first one) it becomes active; otherwise it waits, frozen.
         /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Layers.LoraLinear> ApplyLora(global::LoraGen.Adapters.PeftLoraConfig config, string adapterName = "default") =>
             global::LoraGen.Adapters.ModelAdapters.Apply(this, config, adapterName);
 
@@ -40,62 +43,80 @@ namespace Demo.Runtime
         /// QLoRA: replaces the frozen base of every Linear layer (lm_head excepted) by its 4-bit quantization
         /// (NF4, blocks of 64, double-quantized absmax by default). Call before or after ApplyLora.
         /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public int QuantizeBase(global::LoraGen.Quantization.QuantType type = global::LoraGen.Quantization.QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true) =>
             global::LoraGen.Adapters.ModelAdapters.QuantizeBase(this, type, blockSize, doubleQuantize);
 
         /// <summary>peft's set_adapter: computes with exactly these adapters; they train, every other adapter is frozen.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void SetActiveAdapters(params string[] adapterNames) => global::LoraGen.Adapters.ModelAdapters.SetActiveAdapters(this, adapterNames);
 
         /// <summary>The adapters the model computes with.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IReadOnlyList<string> ActiveAdapters => global::LoraGen.Adapters.ModelAdapters.ActiveAdapters(this);
 
         /// <summary>peft's disable_adapter(): until disposed, the model computes as its base.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.IDisposable DisableAdapters() => global::LoraGen.Adapters.ModelAdapters.DisableAdapters(this);
 
         /// <summary>peft's delete_adapter: removes the adapter everywhere; refused while it is merged.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void DeleteAdapter(string adapterName) => global::LoraGen.Adapters.ModelAdapters.DeleteAdapter(this, adapterName);
 
         /// <summary>
         /// Merges the active adapters of every adapted layer into its base weight, all or nothing: every layer is
         /// checked first (with <paramref name="safe"/>, that its merged weight is finite), so a refusal changes no layer.
         /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void MergeLora(bool safe = false) => global::LoraGen.Adapters.ModelAdapters.Merge(this, safe);
 
         /// <summary>Removes every merged adapter again: 4-bit bases get their pre-merge codes back, dense ones subtract (float rounding).</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void UnmergeLora() => global::LoraGen.Adapters.ModelAdapters.Unmerge(this);
 
         /// <summary>True when every layer with an active adapter is merged.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public bool IsLoraMerged => global::LoraGen.Adapters.ModelAdapters.IsMerged(this);
 
         /// <summary>peft's merge_and_unload: merges the active adapters, then puts the plain base layers back.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void MergeAndUnload(bool safe = false) => global::LoraGen.Adapters.ModelAdapters.MergeAndUnload(this, safe);
 
         /// <summary>peft's unload: puts the plain base layers back without merging (merged layers are unmerged first).</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void Unload() => global::LoraGen.Adapters.ModelAdapters.Unload(this);
 
         /// <summary>Exactly the parameters that train (requires_grad): adapters, biases per bias mode, modules_to_save.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> TrainableParameters() => global::LoraGen.Adapters.ModelAdapters.TrainableParameters(this);
 
         /// <summary>The same as <see cref="TrainableParameters"/>, by its earlier name.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> LoraParameters() => TrainableParameters();
 
         /// <summary>peft's add_weighted_adapter: a new adapter combining existing ones (linear, cat or svd).</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         public void AddWeightedAdapter(global::System.Collections.Generic.IReadOnlyList<string> adapters, global::System.Collections.Generic.IReadOnlyList<double> weights, string adapterName,
             global::LoraGen.Adapters.AdapterCombination combination = global::LoraGen.Adapters.AdapterCombination.Svd, int? svdRank = null) =>
             global::LoraGen.Adapters.WeightedAdapters.Add(this, adapters, weights, adapterName, combination, svdRank);
 
         // Each layer field with a getter, and a setter that also replaces the registered submodule
         // (register_module refuses a taken name); then the slots of the module children.
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         global::System.Collections.Generic.IEnumerable<global::LoraGen.Injection.LoraSlot> global::LoraGen.Injection.ILoraComposite.LoraSlots(string prefix)
         {
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "score", null, () => score,
-                __module => { score = __module; __LoraReplaceSubmodule("score", __module); });
-            for (int __i = 0; __i < layers.Count; __i++)
-                foreach (var __slot in ((global::LoraGen.Injection.ILoraComposite)layers[__i]).LoraSlots(prefix + "layers." + __i.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + "."))
-                    yield return __slot;
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "score", null, () => this.score,
+                module => { this.score = module; LoraGenReplaceSubmodule("score", module); });
+            {
+                if (this.layers is { } items)
+                    for (int index = 0; index < items.Count; index++)
+                        foreach (var slot in ((global::LoraGen.Injection.ILoraComposite)items[index]).LoraSlots(prefix + "layers." + index.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + "."))
+                            yield return slot;
+            }
         }
 
-        private void __LoraReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
+        [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        private void LoraGenReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
         {
             if (_internal_submodules.ContainsKey(name)) _internal_submodules[name] = module;
         }
