@@ -210,11 +210,18 @@ internal static class Emitter
         if (s.Dropout != 0) init.Append($" Dropout = {s.Dropout.ToString("R", CultureInfo.InvariantCulture)},");
         if (s.UseRsLora) init.Append(" UseRsLora = true,");
         if (s.UseDora) init.Append(" UseDora = true,");
-        if (s.Init != 0) init.Append($" Init = (global::LoraGen.Layers.LoraInit){s.Init},");
-        if (s.Bias != 0) init.Append($" Bias = (global::LoraGen.Layers.LoraBias){s.Bias},");
+        if (s.Init != 0) init.Append($" Init = {EnumMember<LoraGen.Layers.LoraInit>(s.Init)},");
+        if (s.Bias != 0) init.Append($" Bias = {EnumMember<LoraGen.Layers.LoraBias>(s.Bias)},");
         string body = init.Length == 0 ? "" : " {" + init.ToString().TrimEnd(',') + " }";
         return $"new global::LoraGen.Layers.LoraConfig({s.R}, {s.Alpha}){body}";
     }
+
+    /// <summary>The member of the runtime's enum by name (<c>global::LoraGen.Layers.LoraInit.Gaussian</c>), or a cast for a value it lacks.</summary>
+    private static string EnumMember<T>(int value) where T : struct, System.Enum =>
+        System.Enum.IsDefined(typeof(T), value) ? $"global::{typeof(T).FullName}.{EnumName<T>(value)}" : $"(global::{typeof(T).FullName}){value}";
+
+    internal static string EnumName<T>(int value) where T : struct, System.Enum =>
+        System.Enum.IsDefined(typeof(T), value) ? System.Enum.GetName(typeof(T), value)! : value.ToString(CultureInfo.InvariantCulture);
 
     private static string PlanEntry(PlanEntrySpec e)
     {

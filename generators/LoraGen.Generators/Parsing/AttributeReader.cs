@@ -12,9 +12,6 @@ namespace LoraGen.Generators.Parsing;
 /// <summary>Reads a [LoraTarget] application into value types, reporting LORA001-003 on bad values.</summary>
 internal static class AttributeReader
 {
-    /// <summary>LoraStrategy's members, by underlying value.</summary>
-    public static readonly string[] StrategyNames = ["Original", "Extended", "AllLinear"];
-
     /// <summary>Null when the attribute is incomplete (half-typed code): nothing is generated for it.</summary>
     public static TargetSettings? Settings(AttributeData attribute, string owner, DiagnosticSink sink)
     {

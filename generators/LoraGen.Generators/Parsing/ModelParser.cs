@@ -17,13 +17,13 @@ namespace LoraGen.Generators.Parsing;
 /// </summary>
 internal static class ModelParser
 {
-    private static readonly string[][] StrategyModules =
-    [
-        ["q_proj", "v_proj"],
-        ["q_proj", "k_proj", "v_proj", "o_proj"],
-    ];
-
-    private const int AllLinear = 2;
+    /// <summary>The module names of a named strategy; AllLinear is resolved from the model's layers instead.</summary>
+    private static string[] StrategyModules(LoraStrategy strategy) => strategy switch
+    {
+        LoraStrategy.Original => ["q_proj", "v_proj"],
+        LoraStrategy.Extended => ["q_proj", "k_proj", "v_proj", "o_proj"],
+        _ => [],
+    };
 
     private sealed record PlacedLayer(string Path, ModuleNode Owner, LayerField Layer);
 
@@ -120,13 +120,13 @@ internal static class ModelParser
             return modules;
         }
 
-        string[] names = strategy == AllLinear
+        string[] names = strategy == (int)LoraStrategy.AllLinear
             ? placed.Where(p => (p.Layer.DeclaredAsLinear || p.Layer.Initializer.Kind == InitializerKind.Linear) && p.Layer.RegisteredName != "lm_head")
                 .Select(p => p.Path).Distinct().ToArray()
-            : strategy >= 0 && strategy < StrategyModules.Length ? StrategyModules[strategy] : [];
+            : StrategyModules((LoraStrategy)strategy);
         if (!placed.Any(p => names.Any(name => ModulePath.Matches(p.Path, name))))
         {
-            string strategyName = strategy >= 0 && strategy < AttributeReader.StrategyNames.Length ? AttributeReader.StrategyNames[strategy] : strategy.ToString(CultureInfo.InvariantCulture);
+            string strategyName = System.Enum.IsDefined(typeof(LoraStrategy), strategy) ? ((LoraStrategy)strategy).ToString() : strategy.ToString(CultureInfo.InvariantCulture);
             sink.Report(DiagnosticDescriptors.UnmatchedModule, AttributeReader.AttributeLocation(attribute), root.Name, "strategy", strategyName, known);
         }
         return names;
@@ -206,12 +206,6 @@ internal static class ModelParser
         field.DeclaringSyntaxReferences.Select(r => r.GetSyntax()).OfType<VariableDeclaratorSyntax>()
             .Select(d => (d.Parent as VariableDeclarationSyntax)?.Type.GetLocation()).FirstOrDefault(l => l is not null);
 
-    private static readonly string[] InitNames = ["KaimingUniform", "Gaussian"];
-    private static readonly string[] BiasNames = ["None", "All", "LoraOnly"];
-
     private static string Describe(TargetSettings s) =>
-        System.FormattableString.Invariant($"r={s.R}, alpha={s.Alpha}, Dropout={s.Dropout}, UseRsLora={s.UseRsLora}, UseDora={s.UseDora}, Init={Name(InitNames, s.Init)}, Bias={Name(BiasNames, s.Bias)}");
-
-    private static string Name(string[] names, int value) =>
-        value >= 0 && value < names.Length ? names[value] : value.ToString(CultureInfo.InvariantCulture);
+        System.FormattableString.Invariant($"r={s.R}, alpha={s.Alpha}, Dropout={s.Dropout}, UseRsLora={s.UseRsLora}, UseDora={s.UseDora}, Init={Emitting.Emitter.EnumName<LoraGen.Layers.LoraInit>(s.Init)}, Bias={Emitting.Emitter.EnumName<LoraGen.Layers.LoraBias>(s.Bias)}");
 }

@@ -1,7 +1,13 @@
+// Linked into the source generator too (see LoraStrategy.cs).
 namespace LoraGen.Layers;
 
 /// <summary>Which biases train alongside the adapters (peft's <c>bias</c>).</summary>
-public enum LoraBias
+#if LORAGEN_GENERATOR
+internal
+#else
+public
+#endif
+enum LoraBias
 {
     /// <summary>No bias trains.</summary>
     None,

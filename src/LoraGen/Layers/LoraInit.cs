@@ -1,7 +1,13 @@
+// Linked into the source generator too (see LoraStrategy.cs).
 namespace LoraGen.Layers;
 
 /// <summary>How a new adapter's A and B start. The first two keep B = 0, so a fresh adapter changes nothing.</summary>
-public enum LoraInit
+#if LORAGEN_GENERATOR
+internal
+#else
+public
+#endif
+enum LoraInit
 {
     /// <summary>A ~ Kaiming-uniform with a = √5 (nn.Linear's default), B = 0. peft's <c>init_lora_weights=True</c>.</summary>
     KaimingUniform,

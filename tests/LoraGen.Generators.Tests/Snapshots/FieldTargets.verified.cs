@@ -113,7 +113,7 @@ namespace Demo.Models
                 module => { this.q_proj = module; LoraGenReplaceSubmodule("q_proj", module); });
             yield return new global::LoraGen.Injection.LoraSlot(prefix + "k_proj", null, () => this.k_proj,
                 module => { this.k_proj = module; LoraGenReplaceSubmodule("k_proj", module); });
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "v_proj", new global::LoraGen.Layers.LoraConfig(16, 32) { Dropout = 0.05, Init = (global::LoraGen.Layers.LoraInit)1 }, () => this.v_proj,
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "v_proj", new global::LoraGen.Layers.LoraConfig(16, 32) { Dropout = 0.05, Init = global::LoraGen.Layers.LoraInit.Gaussian }, () => this.v_proj,
                 module => { this.v_proj = module; LoraGenReplaceSubmodule("v_proj", module); });
             yield return new global::LoraGen.Injection.LoraSlot(prefix + "o_proj", null, () => this.o_proj,
                 module => { this.o_proj = module; LoraGenReplaceSubmodule("o_proj", module); });
