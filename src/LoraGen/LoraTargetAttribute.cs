@@ -16,8 +16,8 @@ namespace LoraGen;
 public sealed class LoraTargetAttribute : Attribute
 {
     /// <param name="r">Rank of the update, at least 1.</param>
-    /// <param name="alpha">Scale numerator, positive: the update is (alpha/r)·B·A.</param>
-    public LoraTargetAttribute(int r, int alpha)
+    /// <param name="alpha">Scale numerator, positive: the update is (alpha/r)·B·A. A real number, as peft's lora_alpha (<c>alpha: 32</c> and <c>alpha: 0.5</c> both work).</param>
+    public LoraTargetAttribute(int r, double alpha)
     {
         R = r;
         Alpha = alpha;
@@ -25,7 +25,7 @@ public sealed class LoraTargetAttribute : Attribute
 
     public int R { get; }
 
-    public int Alpha { get; }
+    public double Alpha { get; }
 
     /// <summary>Dropout probability on the adapter path, in [0, 1).</summary>
     public double Dropout { get; set; }

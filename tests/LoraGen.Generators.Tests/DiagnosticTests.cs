@@ -41,7 +41,7 @@ public class DiagnosticTests
     {
         var d = Single(AttentionOpen + "[LoraTarget(16, -2)] private Module<Tensor, Tensor> q_proj = Linear(8, 8); }", "LORA002");
         Assert.Equal("-2", SourceAt(d));
-        Assert.Contains("'q_proj': alpha must be positive; got -2", d.GetMessage());
+        Assert.Contains("'q_proj': alpha must be a positive finite number; got -2", d.GetMessage());
     }
 
     [Fact]

@@ -14,7 +14,7 @@ public static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor AlphaNotPositive = new(
         "LORA002", "LoRA alpha must be positive",
-        "[LoraTarget] on '{0}': alpha must be positive; got {1}",
+        "[LoraTarget] on '{0}': alpha must be a positive finite number; got {1}",
         Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
 
     public static readonly DiagnosticDescriptor DropoutOutOfRange = new(

@@ -213,8 +213,11 @@ internal static class Emitter
         if (s.Init != 0) init.Append($" Init = {EnumMember<LoraGen.Layers.LoraInit>(s.Init)},");
         if (s.Bias != 0) init.Append($" Bias = {EnumMember<LoraGen.Layers.LoraBias>(s.Bias)},");
         string body = init.Length == 0 ? "" : " {" + init.ToString().TrimEnd(',') + " }";
-        return $"new global::LoraGen.Layers.LoraConfig({s.R}, {s.Alpha}){body}";
+        return $"new global::LoraGen.Layers.LoraConfig({s.R}, {Number(s.Alpha)}){body}";
     }
+
+    /// <summary>A double as C# source, round-tripping (<c>32</c>, <c>0.5</c>).</summary>
+    private static string Number(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 
     /// <summary>The member of the runtime's enum by name (<c>global::LoraGen.Layers.LoraInit.Gaussian</c>), or a cast for a value it lacks.</summary>
     private static string EnumMember<T>(int value) where T : struct, System.Enum =>
@@ -227,7 +230,7 @@ internal static class Emitter
     {
         string Long(long? v) => v?.ToString(CultureInfo.InvariantCulture) ?? "null";
         long? trainable = e.InFeatures is long i && e.OutFeatures is long o ? e.Settings.R * (i + o) + (e.Settings.UseDora ? o : 0) : null;
-        return $"new({Quote(e.Path)}, {e.Settings.R}, {e.Settings.Alpha}, {e.Settings.Scaling.ToString("R", CultureInfo.InvariantCulture)}, "
+        return $"new({Quote(e.Path)}, {e.Settings.R}, {Number(e.Settings.Alpha)}, {Number(e.Settings.Scaling)}, "
                + $"{(e.Settings.UseDora ? "true" : "false")}, {Long(e.InFeatures)}, {Long(e.OutFeatures)}, {Long(trainable)})";
     }
 

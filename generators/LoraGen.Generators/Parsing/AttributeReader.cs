@@ -17,7 +17,7 @@ internal static class AttributeReader
     {
         if (attribute.ConstructorArguments.Length != 2
             || attribute.ConstructorArguments[0].Value is not int r
-            || attribute.ConstructorArguments[1].Value is not int alpha)
+            || attribute.ConstructorArguments[1].Value is not double alpha)
             return null;
 
         double dropout = 0;
@@ -37,7 +37,8 @@ internal static class AttributeReader
         }
 
         if (r < 1) sink.Report(DiagnosticDescriptors.RankTooSmall, ArgumentLocation(attribute, 0, "r"), owner, r);
-        if (alpha <= 0) sink.Report(DiagnosticDescriptors.AlphaNotPositive, ArgumentLocation(attribute, 1, "alpha"), owner, alpha);
+        if (!(alpha > 0) || double.IsInfinity(alpha))
+            sink.Report(DiagnosticDescriptors.AlphaNotPositive, ArgumentLocation(attribute, 1, "alpha"), owner, alpha.ToString(CultureInfo.InvariantCulture));
         if (!(dropout >= 0 && dropout < 1))
             sink.Report(DiagnosticDescriptors.DropoutOutOfRange, NamedArgumentLocation(attribute, "Dropout"), owner, dropout.ToString(CultureInfo.InvariantCulture));
         return new TargetSettings(r, alpha, dropout, rsLora, dora, init, bias);

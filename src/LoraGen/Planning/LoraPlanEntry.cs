@@ -6,4 +6,4 @@ namespace LoraGen.Planning;
 /// </summary>
 /// <param name="TrainableParameters">Per layer instance: r·(in + out), plus out for DoRA's magnitude.</param>
 public sealed record LoraPlanEntry(
-    string Path, int R, int Alpha, double Scaling, bool UseDora, long? InFeatures, long? OutFeatures, long? TrainableParameters);
+    string Path, int R, double Alpha, double Scaling, bool UseDora, long? InFeatures, long? OutFeatures, long? TrainableParameters);
