@@ -224,7 +224,7 @@ public class DiagnosticTests
             {
                 [LoraTarget(r: 16, alpha: 32)] private Module<Tensor, Tensor> q_proj = Linear(64, 64);
                 private Module<Tensor, Tensor> k_proj = Linear(64, 16);
-                [LoraTarget(r: 16, alpha: 32, Dropout = 0.05, UseDora = true)] private Module<Tensor, Tensor> v_proj = Linear(64, 16);
+                [LoraTarget(r: 8, alpha: 16)] private Module<Tensor, Tensor> v_proj = Linear(64, 16);
                 private Module<Tensor, Tensor> o_proj = Linear(64, 64);
                 public Attention() : base("attn") => RegisterComponents();
                 public override Tensor forward(Tensor x) => x;
@@ -251,6 +251,86 @@ public class DiagnosticTests
         Assert.Empty(GeneratorHarness.Analyze(compilation));
         var (sources, output, _) = GeneratorHarness.Generate(compilation);
         GeneratorHarness.AssertNoErrors(output);
-        Assert.Contains(sources, s => s.SourceText.ToString().Contains("\"layers.{i}.self_attn.v_proj\", 16, 32, 2, true"));
+        Assert.Contains(sources, s => s.SourceText.ToString().Contains("\"layers.{i}.self_attn.v_proj\", 8, 16, 2, false"));
+    }
+
+    public static TheoryData<string, string> IgnoredAttributes() => new()
+    {
+        { "[LoraModel] public partial record Settings;", "[LoraModel] on 'Settings' does nothing: a record is not a TorchSharp module" },
+        { "[LoraTarget(r: 4, alpha: 8)] public partial class Helper { }", "[LoraTarget] on 'Helper' does nothing: it does not derive from TorchSharp's nn.Module" },
+        { "[LoraModel] public static partial class Tools { }", "[LoraModel] on 'Tools' does nothing: a static class has no layers" },
+        { "[LoraModel] public abstract partial class Base : Module<Tensor, Tensor> { protected Base() : base(\"b\") { } }",
+          "[LoraModel] on 'Base' does nothing: an abstract class is never the model that is built; put it on the concrete model class" },
+        { AttentionOpen + "[LoraTarget(r: 4, alpha: 8)] private static Module<Tensor, Tensor> shared = Linear(8, 8); }", "[LoraTarget] on 'shared' does nothing: a static field is not a layer of the module" },
+        { AttentionOpen + "[LoraTarget(r: 4, alpha: 8)] private int width = 8; }", "[LoraTarget] on 'width' does nothing: int is not a layer" },
+        { AttentionOpen + "[LoraTarget(r: 4, alpha: 8)] private Tensor scale = ones(1); }", "[LoraTarget] on 'scale' does nothing: TorchSharp.torch.Tensor is not a layer" },
+        { AttentionOpen + "[LoraTarget(r: 4, alpha: 8)] private Embedding embed = Embedding(10, 8); }", "[LoraTarget] on 'embed' does nothing: Embedding layers cannot carry LoRA adapters; only Linear layers (declared Module<Tensor, Tensor>) can" },
+        { "[LoraTarget(r: 4, alpha: 8, Modules = new string[0])] public partial class M : Module<Tensor, Tensor> { private Module<Tensor, Tensor> fc = Linear(8, 8); public M() : base(\"m\") { } public override Tensor forward(Tensor x) => x; }",
+          "[LoraTarget] on 'M' does nothing: Modules names no module" },
+        { "[LoraTarget(r: 4, alpha: 8, Strategy = LoraStrategy.AllLinear, Modules = new[] { \"fc\" })] public partial class M : Module<Tensor, Tensor> { private Module<Tensor, Tensor> fc = Linear(8, 8); public M() : base(\"m\") { } public override Tensor forward(Tensor x) => x; }",
+          "[LoraTarget] on 'M' does nothing: Strategy is ignored when Modules is set; keep one of them" },
+    };
+
+    [Theory]
+    [MemberData(nameof(IgnoredAttributes))]
+    public void LORA011_an_attribute_that_does_nothing_says_why(string source, string message)
+    {
+        var d = Single(source, "LORA011");
+        Assert.Equal(message, d.GetMessage());
+        Assert.StartsWith("Lora", SourceAt(d));                                // the attribute itself
+    }
+
+    [Fact]
+    public void LORA012_an_accessor_that_would_clash_is_named_and_not_generated()
+    {
+        var compilation = GeneratorHarness.Compile(Sources.Usings + """
+            public partial class Attention : Module<Tensor, Tensor>
+            {
+                [LoraTarget(r: 4, alpha: 8)] private Module<Tensor, Tensor> q_proj = Linear(8, 8);
+                [LoraTarget(r: 4, alpha: 8)] private Module<Tensor, Tensor> qProj = Linear(8, 8);
+                [LoraTarget(r: 4, alpha: 8)] private Module<Tensor, Tensor> v_proj = Linear(8, 8);
+                public int VProjLora => 1;
+                public Attention() : base("attn") { }
+                public override Tensor forward(Tensor x) => x;
+            }
+            """);
+        var messages = GeneratorHarness.Analyze(compilation).Where(d => d.Id == "LORA012").Select(d => d.GetMessage()).Order().ToArray();
+        Assert.Equal([
+            "The typed accessor 'QProjLora' for LoRA target 'q_proj' would clash with the accessor of 'qProj'; rename one of them (no accessor is generated for 'q_proj')",
+            "The typed accessor 'QProjLora' for LoRA target 'qProj' would clash with the accessor of 'q_proj'; rename one of them (no accessor is generated for 'qProj')",
+            "The typed accessor 'VProjLora' for LoRA target 'v_proj' would clash with the member 'VProjLora' of Attention; rename one of them (no accessor is generated for 'v_proj')",
+        ], messages);
+        var (_, output, _) = GeneratorHarness.Generate(compilation);
+        GeneratorHarness.AssertNoErrors(output);
+    }
+
+    [Fact]
+    public void LORA013_a_setting_peft_stores_once_per_adapter_that_differs_is_named_on_the_field()
+    {
+        var d = Single(AttentionOpen + """
+            [LoraTarget(r: 4, alpha: 8)] private Module<Tensor, Tensor> q_proj = Linear(8, 8);
+            [LoraTarget(r: 4, alpha: 8, UseDora = true)] private Module<Tensor, Tensor> v_proj = Linear(8, 8); }
+            """, "LORA013");
+        Assert.Equal(DiagnosticSeverity.Warning, d.Severity);
+        Assert.Contains("LoRA target 'v_proj' has UseDora = True while 'q_proj' has False: peft stores UseDora once per adapter", d.GetMessage());
+        Assert.Contains("UseDora = true", SourceAt(d));
+    }
+
+    [Fact]
+    public void LORA014_a_file_local_model_is_named_and_gets_no_code()
+    {
+        var compilation = GeneratorHarness.Compile(Sources.Usings + """
+            file sealed partial class Hidden : Module<Tensor, Tensor>
+            {
+                [LoraTarget(r: 4, alpha: 8)] private Module<Tensor, Tensor> fc = Linear(8, 8);
+                public Hidden() : base("hidden") { }
+                public override Tensor forward(Tensor x) => x;
+            }
+            """);
+        var d = Assert.Single(GeneratorHarness.Analyze(compilation), x => x.Id == "LORA014");
+        Assert.Equal("'Hidden' is file-local: generated code lives in another file and cannot extend it; make the class internal or public", d.GetMessage());
+        var (sources, output, _) = GeneratorHarness.Generate(compilation);
+        Assert.Empty(sources);
+        GeneratorHarness.AssertNoErrors(output);
     }
 }

@@ -18,9 +18,9 @@ internal static class Sources
 
         public sealed partial class Attention : Module<Tensor, Tensor>
         {
-            [LoraTarget(r: 16, alpha: 32)] private Module<Tensor, Tensor> q_proj = Linear(64, 64);
+            [LoraTarget(r: 16, alpha: 32, Dropout = 0.05, Init = LoraInit.Gaussian)] private Module<Tensor, Tensor> q_proj = Linear(64, 64);
             private Module<Tensor, Tensor> k_proj = Linear(64, 64);
-            [LoraTarget(r: 16, alpha: 32, Dropout = 0.05, Init = LoraInit.Gaussian)] private Module<Tensor, Tensor> v_proj;
+            [LoraTarget(r: 8, alpha: 16, Dropout = 0.05, Init = LoraInit.Gaussian)] private Module<Tensor, Tensor> v_proj;
             private Module<Tensor, Tensor> o_proj = Linear(64, 64, hasBias: false);
 
             public Attention() : base(nameof(Attention))

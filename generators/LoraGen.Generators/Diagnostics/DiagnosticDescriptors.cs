@@ -56,4 +56,24 @@ public static class DiagnosticDescriptors
         "LORA010", "The same layer is targeted twice with different settings",
         "LoRA target '{0}' has its own [LoraTarget] ({1}) and is also chosen by '{2}' with different settings ({3})",
         Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
+
+    public static readonly DiagnosticDescriptor IgnoredAttribute = new(
+        "LORA011", "This [LoraTarget] or [LoraModel] does nothing",
+        "{0} on '{1}' does nothing: {2}",
+        Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
+
+    public static readonly DiagnosticDescriptor AccessorClash = new(
+        "LORA012", "A generated accessor would clash with another member",
+        "The typed accessor '{0}' for LoRA target '{1}' would clash with {2}; rename one of them (no accessor is generated for '{1}')",
+        Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
+
+    public static readonly DiagnosticDescriptor SettingDiffersWithinAdapter = new(
+        "LORA013", "A setting peft stores once per adapter differs between layers",
+        "LoRA target '{0}' has {1} = {2} while '{3}' has {4}: peft stores {1} once per adapter, so PeftAdapter.Save will refuse this adapter (give every layer the same {1}, or use two adapters)",
+        Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
+
+    public static readonly DiagnosticDescriptor FileLocalClass = new(
+        "LORA014", "A file-local class cannot receive generated code",
+        "'{0}' is file-local: generated code lives in another file and cannot extend it; make the class internal or public",
+        Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
 }

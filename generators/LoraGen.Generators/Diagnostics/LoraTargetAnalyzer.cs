@@ -17,7 +17,8 @@ public sealed class LoraTargetAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.RankTooSmall, DiagnosticDescriptors.AlphaNotPositive, DiagnosticDescriptors.DropoutOutOfRange,
         DiagnosticDescriptors.NotPartial, DiagnosticDescriptors.DeclaredAsLinear, DiagnosticDescriptors.ReadonlyTarget,
         DiagnosticDescriptors.NotALinear, DiagnosticDescriptors.UnmatchedModule, DiagnosticDescriptors.RankAboveLayerSize,
-        DiagnosticDescriptors.TargetedTwice,
+        DiagnosticDescriptors.TargetedTwice, DiagnosticDescriptors.IgnoredAttribute, DiagnosticDescriptors.AccessorClash,
+        DiagnosticDescriptors.SettingDiffersWithinAdapter, DiagnosticDescriptors.FileLocalClass,
     ];
 
     public override void Initialize(AnalysisContext context)
@@ -36,7 +37,9 @@ public sealed class LoraTargetAnalyzer : DiagnosticAnalyzer
                 bool annotated = known.HasLoraTargets(type) || type.GetAttributes().Any(known.IsLoraModel);
                 if (!annotated) return;
                 var diagnostics = new List<Diagnostic>();
-                ModelParser.Parse(type, symbol.Compilation, DiagnosticSink.Collecting(diagnostics), symbol.CancellationToken);
+                var sink = DiagnosticSink.Collecting(diagnostics);
+                if (AttributePlacement.Check(type, known, sink))
+                    ModelParser.Parse(type, symbol.Compilation, sink, symbol.CancellationToken);
                 foreach (var diagnostic in diagnostics)
                     if (reported.TryAdd((diagnostic.Id, diagnostic.Location, diagnostic.GetMessage()), true))
                         symbol.ReportDiagnostic(diagnostic);

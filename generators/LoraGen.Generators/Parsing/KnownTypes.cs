@@ -62,6 +62,14 @@ internal sealed class KnownTypes
     public bool HasLoraTargets(INamedTypeSymbol type) =>
         type.GetAttributes().Any(IsLoraTarget) || type.GetMembers().OfType<IFieldSymbol>().Any(f => f.GetAttributes().Any(IsLoraTarget));
 
+    /// <summary>Any TorchSharp module type (a layer such as Embedding, or a module class).</summary>
+    public bool IsModule(ITypeSymbol type)
+    {
+        for (var current = type as INamedTypeSymbol; current is not null; current = current.BaseType)
+            if (SymbolEqualityComparer.Default.Equals(current, Module)) return true;
+        return false;
+    }
+
     /// <summary>A class declared in source that derives from TorchSharp's Module.</summary>
     public bool IsSourceModuleClass(ITypeSymbol type)
     {

@@ -88,6 +88,8 @@ internal static class ModelParser
             }
         }
 
+        CheckSharedSettings(placed, fieldSettings, classSettings, classNames, rootAttribute, sink);
+
         var hosts = new List<HostSpec>();
         var seen = new HashSet<ModuleNode>();
         CollectHosts(tree, tree, classNames, classSettings, plan, fieldSettings, targeted, hosts, seen, sink);
@@ -157,6 +159,11 @@ internal static class ModelParser
         List<HostSpec> hosts, HashSet<ModuleNode> seen, DiagnosticSink sink)
     {
         if (!seen.Add(node) || !(node.HasLayersBelow || node == root)) return;
+        if (node.Type.IsFileLocal)
+        {
+            sink.Report(DiagnosticDescriptors.FileLocalClass, node.Type.Locations.FirstOrDefault(), node.Type.Name);
+            return;
+        }
         if (!node.IsPartial)
         {
             var nonPartial = node.FirstNonPartial!;
@@ -174,12 +181,71 @@ internal static class ModelParser
         var entry = node == root
             ? new EntrySpec(new EquatableArray<string>(classNames), classSettings is { IsValid: true } ? classSettings : null, new EquatableArray<PlanEntrySpec>(plan))
             : null;
+        var accessors = AccessibleTargets(node, targeted.TryGetValue(node, out var names) ? names : Enumerable.Empty<string>(), sink);
         hosts.Add(new HostSpec(TypeSpecOf(node.Type), new EquatableArray<SlotFieldSpec>(slots), new EquatableArray<ChildFieldSpec>(children),
-            new EquatableArray<string>(targeted.TryGetValue(node, out var names) ? names : Enumerable.Empty<string>()), entry));
+            new EquatableArray<string>(accessors), entry));
 
         foreach (var child in node.Children)
             CollectHosts(child.Node, root, classNames, classSettings, plan, fieldSettings, targeted, hosts, seen, sink);
     }
+
+    /// <summary>
+    /// The targeted fields that get a typed accessor: LORA012 for one whose accessor name another member already
+    /// has (a user member, or another field's accessor: <c>q_proj</c> and <c>qProj</c> both give <c>QProjLora</c>).
+    /// </summary>
+    private static IEnumerable<string> AccessibleTargets(ModuleNode node, IEnumerable<string> targeted, DiagnosticSink sink)
+    {
+        var chosen = new List<string>();
+        foreach (var group in targeted.GroupBy(Emitting.Emitter.AccessorName))
+        {
+            var fields = group.ToArray();
+            var userMember = node.Type.GetMembers(group.Key).FirstOrDefault(m => m.Locations.Any(l => l.IsInSource && !l.SourceTree!.FilePath.EndsWith(".LoraGen.g.cs", System.StringComparison.Ordinal)));
+            if (userMember is null && fields.Length == 1)
+            {
+                chosen.Add(fields[0]);
+                continue;
+            }
+            foreach (var field in fields)
+            {
+                string other = userMember is not null ? $"the member '{userMember.Name}' of {node.Type.Name}" : $"the accessor of '{fields.First(f => f != field)}'";
+                var location = node.Type.GetMembers(field).FirstOrDefault()?.Locations.FirstOrDefault();
+                sink.Report(DiagnosticDescriptors.AccessorClash, location, group.Key, field, other);
+            }
+        }
+        return chosen;
+    }
+
+    /// <summary>LORA013: peft stores dropout, rsLoRA, DoRA, init and bias once per adapter; a field that differs is named.</summary>
+    private static void CheckSharedSettings(List<PlacedLayer> placed, Dictionary<IFieldSymbol, TargetSettings?> fieldSettings,
+        TargetSettings? classSettings, string[] classNames, AttributeData? classAttribute, DiagnosticSink sink)
+    {
+        var adapted = new List<(string Path, TargetSettings Settings, AttributeData? Attribute)>();
+        foreach (var item in placed)
+        {
+            fieldSettings.TryGetValue(item.Layer.Symbol, out var own);
+            bool byClass = classSettings is not null && classNames.Any(name => ModulePath.Matches(item.Path, name));
+            var settings = item.Layer.Attribute is not null ? own : byClass ? classSettings : null;
+            if (settings is { IsValid: true }) adapted.Add((item.Path, settings, item.Layer.Attribute ?? classAttribute));
+        }
+        if (adapted.Count < 2) return;
+        var first = adapted[0];
+        var reported = new HashSet<AttributeData>();
+        foreach (var (path, s, attribute) in adapted.Skip(1))
+        {
+            var f = first.Settings;
+            var difference =
+                s.Dropout != f.Dropout ? ("Dropout", Invariant(s.Dropout), Invariant(f.Dropout))
+                : s.UseRsLora != f.UseRsLora ? ("UseRsLora", s.UseRsLora.ToString(), f.UseRsLora.ToString())
+                : s.UseDora != f.UseDora ? ("UseDora", s.UseDora.ToString(), f.UseDora.ToString())
+                : s.Init != f.Init ? ("Init", Emitting.Emitter.EnumName<LoraGen.Layers.LoraInit>(s.Init), Emitting.Emitter.EnumName<LoraGen.Layers.LoraInit>(f.Init))
+                : s.Bias != f.Bias ? ("Bias", Emitting.Emitter.EnumName<LoraGen.Layers.LoraBias>(s.Bias), Emitting.Emitter.EnumName<LoraGen.Layers.LoraBias>(f.Bias))
+                : ((string, string, string)?)null;
+            if (difference is not { } d || attribute is null || !reported.Add(attribute)) continue;
+            sink.Report(DiagnosticDescriptors.SettingDiffersWithinAdapter, AttributeReader.AttributeLocation(attribute), path, d.Item1, d.Item2, first.Path, d.Item3);
+        }
+    }
+
+    private static string Invariant(double value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static TypeSpec TypeSpecOf(INamedTypeSymbol type)
     {

@@ -101,7 +101,7 @@ namespace Demo.Models
         public static global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Planning.LoraPlanEntry> LoraPlan { get; } = new global::LoraGen.Planning.LoraPlanEntry[]
         {
             new("q_proj", 16, 32, 2, false, 64, 64, 2048),
-            new("v_proj", 16, 32, 2, false, 64, 64, 2048),
+            new("v_proj", 8, 16, 2, false, 64, 64, 1024),
         };
 
         // Each layer field with a getter, and a setter that also replaces the registered submodule
@@ -109,11 +109,11 @@ namespace Demo.Models
         [global::System.CodeDom.Compiler.GeneratedCode("LoraGen.Generators", "1.0.0.0")]
         global::System.Collections.Generic.IEnumerable<global::LoraGen.Injection.LoraSlot> global::LoraGen.Injection.ILoraComposite.LoraSlots(string prefix)
         {
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "q_proj", new global::LoraGen.Layers.LoraConfig(16, 32), () => this.q_proj,
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "q_proj", new global::LoraGen.Layers.LoraConfig(16, 32) { Dropout = 0.05, Init = global::LoraGen.Layers.LoraInit.Gaussian }, () => this.q_proj,
                 module => { this.q_proj = module; LoraGenReplaceSubmodule("q_proj", module); });
             yield return new global::LoraGen.Injection.LoraSlot(prefix + "k_proj", null, () => this.k_proj,
                 module => { this.k_proj = module; LoraGenReplaceSubmodule("k_proj", module); });
-            yield return new global::LoraGen.Injection.LoraSlot(prefix + "v_proj", new global::LoraGen.Layers.LoraConfig(16, 32) { Dropout = 0.05, Init = global::LoraGen.Layers.LoraInit.Gaussian }, () => this.v_proj,
+            yield return new global::LoraGen.Injection.LoraSlot(prefix + "v_proj", new global::LoraGen.Layers.LoraConfig(8, 16) { Dropout = 0.05, Init = global::LoraGen.Layers.LoraInit.Gaussian }, () => this.v_proj,
                 module => { this.v_proj = module; LoraGenReplaceSubmodule("v_proj", module); });
             yield return new global::LoraGen.Injection.LoraSlot(prefix + "o_proj", null, () => this.o_proj,
                 module => { this.o_proj = module; LoraGenReplaceSubmodule("o_proj", module); });
