@@ -333,4 +333,78 @@ public class DiagnosticTests
         Assert.Empty(sources);
         GeneratorHarness.AssertNoErrors(output);
     }
+
+    public static TheoryData<string, string> UnreachedLayers() => new()
+    {
+        { "private Sequential blocks = Sequential((\"fc\", Linear(8, 8)));", "The layers in 'blocks' (TorchSharp.Modules.Sequential) are not reached by LoRA targets or run-time adapters: a Sequential" },
+        { "private ModuleDict<Module<Tensor, Tensor>> heads = new();", "The layers in 'heads' (TorchSharp.Modules.ModuleDict<TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>>) are not reached by LoRA targets or run-time adapters: a ModuleDict" },
+        { "private ModuleList<ModuleList<Block>> grid = new();", "only one level of list is followed" },
+        { "private ModuleList<Module<Tensor, Tensor>> linears = new();", "a ModuleList of Module: only lists of partial module classes are followed" },
+    };
+
+    [Theory]
+    [MemberData(nameof(UnreachedLayers))]
+    public void LORA015_layers_held_where_LoraGen_cannot_reach_them_are_named(string field, string message)
+    {
+        var d = Single($$"""
+            public partial class Block : Module<Tensor, Tensor>
+            {
+                private Module<Tensor, Tensor> fc = Linear(8, 8);
+                public Block() : base("block") { }
+                public override Tensor forward(Tensor x) => x;
+            }
+            [LoraModel]
+            public partial class Model : Module<Tensor, Tensor>
+            {
+                {{field}}
+                private Module<Tensor, Tensor> head = Linear(8, 2);
+                public Model() : base("model") { }
+                public override Tensor forward(Tensor x) => x;
+            }
+            """, "LORA015");
+        Assert.Contains(message, d.GetMessage());
+        Assert.Equal(DiagnosticSeverity.Warning, d.Severity);
+    }
+
+    [Fact]
+    public void LORA015_layers_of_a_base_class_are_named()
+    {
+        var d = Single("""
+            public partial class BaseModel : Module<Tensor, Tensor>
+            {
+                protected Module<Tensor, Tensor> fc = Linear(8, 8);
+                public BaseModel() : base("model") { }
+                public override Tensor forward(Tensor x) => x;
+            }
+            [LoraModel]
+            public partial class Derived : BaseModel { private Module<Tensor, Tensor> head = Linear(8, 2); }
+            """, "LORA015");
+        Assert.Equal("The layers in 'Derived' (base class BaseModel) are not reached by LoRA targets or run-time adapters: fields declared in a base class are not followed; declare the layers in the model class, or hold the base as a field", d.GetMessage());
+    }
+
+    [Fact]
+    public void A_class_level_name_with_an_index_plans_that_layer_only()
+    {
+        var compilation = GeneratorHarness.Compile(Sources.Usings + """
+            public partial class Block : Module<Tensor, Tensor>
+            {
+                private Module<Tensor, Tensor> fc = Linear(8, 8);
+                public Block() : base("block") { }
+                public override Tensor forward(Tensor x) => x;
+            }
+            [LoraTarget(r: 2, alpha: 4, Modules = new[] { "layers.0.fc", "layers.2.fc" })]
+            public partial class Model : Module<Tensor, Tensor>
+            {
+                private ModuleList<Block> layers = new(new Block(), new Block(), new Block());
+                public Model() : base("model") { }
+                public override Tensor forward(Tensor x) => x;
+            }
+            """);
+        var (sources, output, _) = GeneratorHarness.Generate(compilation);
+        GeneratorHarness.AssertNoErrors(output);
+        var text = GeneratorHarness.Joined(sources);
+        Assert.Contains("""new("layers.0.fc", 2, 4, 2, false, 8, 8, 32)""", text);
+        Assert.Contains("""new("layers.2.fc", 2, 4, 2, false, 8, 8, 32)""", text);
+        Assert.DoesNotContain("layers.{i}.fc", text);
+    }
 }

@@ -76,4 +76,9 @@ public static class DiagnosticDescriptors
         "LORA014", "A file-local class cannot receive generated code",
         "'{0}' is file-local: generated code lives in another file and cannot extend it; make the class internal or public",
         Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
+
+    public static readonly DiagnosticDescriptor UnreachedLayers = new(
+        "LORA015", "Layers held where LoraGen cannot reach them",
+        "The layers in '{0}' ({1}) are not reached by LoRA targets or run-time adapters: {2}",
+        Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
 }

@@ -18,7 +18,7 @@ public sealed class LoraTargetAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.NotPartial, DiagnosticDescriptors.DeclaredAsLinear, DiagnosticDescriptors.ReadonlyTarget,
         DiagnosticDescriptors.NotALinear, DiagnosticDescriptors.UnmatchedModule, DiagnosticDescriptors.RankAboveLayerSize,
         DiagnosticDescriptors.TargetedTwice, DiagnosticDescriptors.IgnoredAttribute, DiagnosticDescriptors.AccessorClash,
-        DiagnosticDescriptors.SettingDiffersWithinAdapter, DiagnosticDescriptors.FileLocalClass,
+        DiagnosticDescriptors.SettingDiffersWithinAdapter, DiagnosticDescriptors.FileLocalClass, DiagnosticDescriptors.UnreachedLayers,
     ];
 
     public override void Initialize(AnalysisContext context)

@@ -216,6 +216,19 @@ internal static class Emitter
         return $"new global::LoraGen.Layers.LoraConfig({s.R}, {Number(s.Alpha)}){body}";
     }
 
+    /// <summary>r·(in + out) (+ out for DoRA), or null where that overflows a long: absurd sizes give no count, not a wrong one.</summary>
+    private static long? Trainable(TargetSettings s, long inFeatures, long outFeatures)
+    {
+        try
+        {
+            return checked(s.R * (inFeatures + outFeatures) + (s.UseDora ? outFeatures : 0));
+        }
+        catch (System.OverflowException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>A double as C# source, round-tripping (<c>32</c>, <c>0.5</c>).</summary>
     private static string Number(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 
@@ -229,7 +242,7 @@ internal static class Emitter
     private static string PlanEntry(PlanEntrySpec e)
     {
         string Long(long? v) => v?.ToString(CultureInfo.InvariantCulture) ?? "null";
-        long? trainable = e.InFeatures is long i && e.OutFeatures is long o ? e.Settings.R * (i + o) + (e.Settings.UseDora ? o : 0) : null;
+        long? trainable = e.InFeatures is long i && e.OutFeatures is long o ? Trainable(e.Settings, i, o) : null;
         return $"new({Quote(e.Path)}, {e.Settings.R}, {Number(e.Settings.Alpha)}, {Number(e.Settings.Scaling)}, "
                + $"{(e.Settings.UseDora ? "true" : "false")}, {Long(e.InFeatures)}, {Long(e.OutFeatures)}, {Long(trainable)})";
     }

@@ -19,6 +19,8 @@ internal sealed class KnownTypes
         Tensor = compilation.GetTypeByMetadataName("TorchSharp.torch+Tensor");
         Linear = compilation.GetTypeByMetadataName("TorchSharp.Modules.Linear");
         ModuleList = compilation.GetTypeByMetadataName("TorchSharp.Modules.ModuleList`1");
+        Sequential = compilation.GetTypeByMetadataName("TorchSharp.Modules.Sequential");
+        ModuleDict = compilation.GetTypeByMetadataName("TorchSharp.Modules.ModuleDict`1");
         ComponentName = compilation.GetTypeByMetadataName("TorchSharp.Utils.ComponentNameAttribute");
     }
 
@@ -40,6 +42,20 @@ internal sealed class KnownTypes
     public INamedTypeSymbol? Tensor { get; }
     public INamedTypeSymbol? Linear { get; }
     public INamedTypeSymbol? ModuleList { get; }
+    public INamedTypeSymbol? Sequential { get; }
+    public INamedTypeSymbol? ModuleDict { get; }
+
+    /// <summary>Why LoraGen cannot see the layers a field of this type holds, or null when it can (or it holds none).</summary>
+    public string? UnreachableContainer(ITypeSymbol type)
+    {
+        if (SymbolEqualityComparer.Default.Equals(type, Sequential)) return "a Sequential: its layers are not fields LoraGen can replace";
+        if (type is INamedTypeSymbol { IsGenericType: true } generic && SymbolEqualityComparer.Default.Equals(generic.OriginalDefinition, ModuleDict))
+            return "a ModuleDict: its layers are not fields LoraGen can replace";
+        if (ModuleListElement(type) is { } element && !IsSourceModuleClass(element))
+            return ModuleListElement(element) is not null ? "a ModuleList of ModuleLists: only one level of list is followed"
+                : $"a ModuleList of {element.Name}: only lists of partial module classes are followed";
+        return null;
+    }
     public INamedTypeSymbol? ComponentName { get; }
 
     /// <summary><c>Module&lt;Tensor, Tensor&gt;</c> exactly: the declared type of a swappable layer.</summary>

@@ -80,7 +80,8 @@ internal static class ModelParser
             var settings = hasOwn ? own : classSettings;
             CheckTarget(item, settings, byClass && hasOwn && own is not null && classSettings is not null && own != classSettings ? classSettings : null, root, sink);
             if (settings is null || !settings.IsValid) continue;
-            plan.Add(new PlanEntrySpec(item.Path, settings, item.Layer.Initializer.InFeatures, item.Layer.Initializer.OutFeatures));
+            foreach (var path in hasOwn ? [item.Path] : SelectedPaths(item.Path, classNames))
+                plan.Add(new PlanEntrySpec(path, settings, item.Layer.Initializer.InFeatures, item.Layer.Initializer.OutFeatures));
             if (item.Layer.IsSwappable)
             {
                 if (!targeted.TryGetValue(item.Owner, out var names)) targeted[item.Owner] = names = new SortedSet<string>(System.StringComparer.Ordinal);
@@ -89,6 +90,7 @@ internal static class ModelParser
         }
 
         CheckSharedSettings(placed, fieldSettings, classSettings, classNames, rootAttribute, sink);
+        ReportUnreached(tree, new HashSet<ModuleNode>(), sink);
 
         var hosts = new List<HostSpec>();
         var seen = new HashSet<ModuleNode>();
@@ -114,7 +116,7 @@ internal static class ModelParser
     private static string[] ClassTargetNames(AttributeData attribute, INamedTypeSymbol root, List<PlacedLayer> placed, DiagnosticSink sink)
     {
         var (modules, strategy) = AttributeReader.Selection(attribute);
-        string known = string.Join(", ", placed.Select(p => p.Path).Distinct());
+        string known = placed.Count == 0 ? "none found; see LORA015 for layers held where LoraGen cannot reach them" : string.Join(", ", placed.Select(p => p.Path).Distinct());
         if (modules is not null)
         {
             foreach (var name in modules.Where(name => !placed.Any(p => ModulePath.Matches(p.Path, name))))
@@ -213,6 +215,38 @@ internal static class ModelParser
             }
         }
         return chosen;
+    }
+
+    /// <summary>
+    /// The paths class-level names select within a pattern: the pattern itself (<c>layers.{i}.fc</c>) when a name
+    /// leaves an index free, else one path per index the names pin (<c>Modules = ["layers.0.fc"]</c> adapts layer 0 only).
+    /// </summary>
+    private static IEnumerable<string> SelectedPaths(string pattern, string[] names)
+    {
+        var pinned = new SortedSet<string>(System.StringComparer.Ordinal);
+        foreach (var name in names.Where(n => ModulePath.Matches(pattern, n)))
+        {
+            var patternSegments = pattern.Split('.');
+            var nameSegments = name.Split('.');
+            int offset = patternSegments.Length - nameSegments.Length;
+            for (int i = 0; i < patternSegments.Length; i++)
+            {
+                if (patternSegments[i] != ModulePath.IndexSegment) continue;
+                if (i < offset || nameSegments[i - offset] == ModulePath.IndexSegment) return [pattern];   // every instance
+                patternSegments[i] = nameSegments[i - offset];
+            }
+            pinned.Add(string.Join(".", patternSegments));
+        }
+        return pinned;
+    }
+
+    /// <summary>LORA015 for every container of layers the walk could not enter, anywhere in the tree.</summary>
+    private static void ReportUnreached(ModuleNode node, HashSet<ModuleNode> seen, DiagnosticSink sink)
+    {
+        if (!seen.Add(node)) return;
+        foreach (var (where, what, why) in node.Unreached)
+            sink.Report(DiagnosticDescriptors.UnreachedLayers, where.Locations.FirstOrDefault(), where.Name, what, why);
+        foreach (var child in node.Children) ReportUnreached(child.Node, seen, sink);
     }
 
     /// <summary>LORA013: peft stores dropout, rsLoRA, DoRA, init and bias once per adapter; a field that differs is named.</summary>

@@ -48,6 +48,9 @@ internal sealed class ModuleNode
 
     /// <summary>The first type of the chain (this class, then its containers) that is not partial.</summary>
     public INamedTypeSymbol? FirstNonPartial { get; set; }
+
+    /// <summary>Fields (or a base class) holding layers that the walk cannot enter, with the reason: LORA015.</summary>
+    public List<(ISymbol Where, string What, string Why)> Unreached { get; } = [];
 }
 
 /// <summary>Builds the tree of module classes below a root, following field types through the compilation.</summary>
@@ -80,12 +83,20 @@ internal sealed class ModelTree(SemanticModels models, KnownTypes known, Cancell
                 continue;
             }
 
+            if (known.UnreachableContainer(field.Type) is { } why)
+            {
+                node.Unreached.Add((field, field.Type.ToDisplayString(), why));
+                continue;
+            }
             var element = known.ModuleListElement(field.Type);
             var childType = (element ?? field.Type) as INamedTypeSymbol;
             if (childType is null || !known.IsSourceModuleClass(childType) || onPath.Contains(childType)) continue;
             node.Children.Add(new ChildField(field, name, IsList: element is not null, Visit(childType, onPath)));
         }
 
+        if (type.BaseType is { } baseType && known.IsSourceModuleClass(baseType)
+            && baseType.GetMembers().OfType<IFieldSymbol>().Any(f => !f.IsStatic && (known.IsModuleOfTensor(f.Type) || known.IsLinear(f.Type))))
+            node.Unreached.Add((type, "base class " + baseType.Name, "fields declared in a base class are not followed; declare the layers in the model class, or hold the base as a field"));
         node.HasLayersBelow = node.Layers.Count > 0 || node.Children.Any(c => c.Node.HasLayersBelow);
         onPath.Remove(type);
         return node;
