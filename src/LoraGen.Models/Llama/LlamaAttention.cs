@@ -16,10 +16,10 @@ public sealed partial class LlamaAttention : nn.Module<Tensor, Tensor>
     public LlamaAttention(ModelConfig config, Device? device = null) : base(nameof(LlamaAttention))
     {
         bool bias = config.Family == ModelFamily.Qwen2;
-        q_proj = nn.Linear(config.HiddenSize, config.HiddenSize, hasBias: bias, device: device);
+        q_proj = nn.Linear(config.HiddenSize, config.QDim, hasBias: bias, device: device);             // heads × head_dim
         k_proj = nn.Linear(config.HiddenSize, config.KvDim, hasBias: bias, device: device);
         v_proj = nn.Linear(config.HiddenSize, config.KvDim, hasBias: bias, device: device);
-        o_proj = nn.Linear(config.HiddenSize, config.HiddenSize, hasBias: false, device: device);
+        o_proj = nn.Linear(config.QDim, config.HiddenSize, hasBias: false, device: device);
         _config = config;
         RegisterComponents();
     }

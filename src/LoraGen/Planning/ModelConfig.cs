@@ -22,11 +22,16 @@ public enum ModelFamily
 /// <param name="RotaryFraction">Share of each head's dimensions that rotary embeddings rotate (Phi: partial_rotary_factor).</param>
 /// <param name="RopeTheta">Rotary base frequency (rope_theta).</param>
 /// <param name="NormEps">The norms' epsilon (rms_norm_eps, layer_norm_epsilon, layer_norm_eps).</param>
+/// <param name="HeadDimension">config.json's head_dim where it is given (Mistral-Nemo: 128 with hidden 5120 and 32 heads); else hidden / heads.</param>
 public sealed record ModelConfig(
     string ModelType, ModelFamily Family, int HiddenSize, int IntermediateSize, int Layers, int Heads, int KvHeads,
-    int VocabSize, bool TieWordEmbeddings, int MaxPositions = 0, double RotaryFraction = 1.0, double RopeTheta = 10000, double NormEps = 1e-5)
+    int VocabSize, bool TieWordEmbeddings, int MaxPositions = 0, double RotaryFraction = 1.0, double RopeTheta = 10000, double NormEps = 1e-5,
+    int? HeadDimension = null)
 {
-    public int HeadDim => HiddenSize / Heads;
+    public int HeadDim => HeadDimension ?? HiddenSize / Heads;
+
+    /// <summary>Width of q (and the input of o_proj): heads × head_dim, which equals the hidden size unless head_dim says otherwise.</summary>
+    public int QDim => Heads * HeadDim;
 
     /// <summary>Width of k and v: grouped-query attention shares each kv head among Heads/KvHeads query heads.</summary>
     public int KvDim => KvHeads * HeadDim;

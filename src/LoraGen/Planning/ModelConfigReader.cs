@@ -64,7 +64,7 @@ public static class ModelConfigReader
             "llama" or "mistral" or "qwen2" => new ModelConfig(modelType, modelType == "qwen2" ? ModelFamily.Qwen2 : ModelFamily.Llama,
                 Required("hidden_size"), Required("intermediate_size"), Required("num_hidden_layers"), Required("num_attention_heads"),
                 Optional("num_key_value_heads") ?? Required("num_attention_heads"), Required("vocab_size"), Flag("tie_word_embeddings", false),
-                RopeTheta: Real("rope_theta", 10000), NormEps: Real("rms_norm_eps", 1e-6)),             // LlamaConfig's defaults
+                RopeTheta: Real("rope_theta", 10000), NormEps: Real("rms_norm_eps", 1e-6), HeadDimension: Optional("head_dim")),   // LlamaConfig's defaults
             "gpt2" => new ModelConfig(modelType, ModelFamily.Gpt2,
                 Required("n_embd"), Optional("n_inner") ?? 4 * Required("n_embd"), Required("n_layer"), Required("n_head"), Required("n_head"),
                 Required("vocab_size"), TieWordEmbeddings: true, MaxPositions: Required("n_positions"),
@@ -76,7 +76,7 @@ public static class ModelConfigReader
                 RopeTheta: Real("rope_theta", 10000), NormEps: Real("layer_norm_eps", 1e-5)),
             _ => throw new PlanException($"{source}: model_type '{modelType}' is not supported (supported: {string.Join(", ", SupportedTypes)})"),
         };
-        if (config.HiddenSize % config.Heads != 0)
+        if (config.HeadDimension is null && config.HiddenSize % config.Heads != 0)
             throw new PlanException($"{source}: hidden size {config.HiddenSize} is not divisible by the {config.Heads} attention heads");
         if (config.Heads % config.KvHeads != 0)
             throw new PlanException($"{source}: {config.Heads} attention heads are not divisible by the {config.KvHeads} key/value heads");

@@ -59,7 +59,7 @@ public sealed class ModelInventory
     {
         var linears = new List<LinearShape>();
         var others = new List<OtherParameters>();
-        long h = c.HiddenSize, kv = c.KvDim, inter = c.IntermediateSize, vocab = c.VocabSize;
+        long h = c.HiddenSize, q = c.QDim, kv = c.KvDim, inter = c.IntermediateSize, vocab = c.VocabSize;
         int n = c.Layers;
         checked
         {
@@ -70,10 +70,10 @@ public sealed class ModelInventory
                     bool qkvBias = c.Family == ModelFamily.Qwen2;
                     const string p = "model.layers.{i}.";
                     others.Add(new("model.embed_tokens", vocab * h));
-                    linears.Add(new(p + "self_attn.q_proj", h, h, qkvBias, Instances: n));
+                    linears.Add(new(p + "self_attn.q_proj", h, q, qkvBias, Instances: n));
                     linears.Add(new(p + "self_attn.k_proj", h, kv, qkvBias, Instances: n));
                     linears.Add(new(p + "self_attn.v_proj", h, kv, qkvBias, Instances: n));
-                    linears.Add(new(p + "self_attn.o_proj", h, h, false, Instances: n));
+                    linears.Add(new(p + "self_attn.o_proj", q, h, false, Instances: n));
                     linears.Add(new(p + "mlp.gate_proj", h, inter, false, Instances: n));
                     linears.Add(new(p + "mlp.up_proj", h, inter, false, Instances: n));
                     linears.Add(new(p + "mlp.down_proj", inter, h, false, Instances: n));
