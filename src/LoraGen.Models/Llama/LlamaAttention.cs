@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace LoraGen.Models.Llama;
 
-/// <summary>Causal self-attention with grouped-query heads and rotary positions; Qwen2 adds q/k/v biases.</summary>
+/// <summary>Causal self-attention with grouped-query heads and rotary positions; Qwen2 adds q/k/v biases, attention_bias all four.</summary>
 public sealed partial class LlamaAttention : nn.Module<Tensor, Tensor>
 {
     private nn.Module<Tensor, Tensor> q_proj;
@@ -15,11 +15,11 @@ public sealed partial class LlamaAttention : nn.Module<Tensor, Tensor>
 
     public LlamaAttention(ModelConfig config, Device? device = null) : base(nameof(LlamaAttention))
     {
-        bool bias = config.Family == ModelFamily.Qwen2;
+        bool bias = config.Family == ModelFamily.Qwen2 || config.AttentionBias;                          // Qwen2: q, k, v always
         q_proj = nn.Linear(config.HiddenSize, config.QDim, hasBias: bias, device: device);             // heads × head_dim
         k_proj = nn.Linear(config.HiddenSize, config.KvDim, hasBias: bias, device: device);
         v_proj = nn.Linear(config.HiddenSize, config.KvDim, hasBias: bias, device: device);
-        o_proj = nn.Linear(config.QDim, config.HiddenSize, hasBias: false, device: device);
+        o_proj = nn.Linear(config.QDim, config.HiddenSize, hasBias: config.AttentionBias, device: device);
         _config = config;
         RegisterComponents();
     }

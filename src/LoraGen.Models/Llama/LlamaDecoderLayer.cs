@@ -15,7 +15,7 @@ public sealed partial class LlamaDecoderLayer : nn.Module<Tensor, Tensor>, ICach
     public LlamaDecoderLayer(ModelConfig config, Device? device = null) : base(nameof(LlamaDecoderLayer))
     {
         self_attn = new LlamaAttention(config, device);
-        mlp = new LlamaMlp(config.HiddenSize, config.IntermediateSize, device);
+        mlp = new LlamaMlp(config.HiddenSize, config.IntermediateSize, config.MlpBias, device);
         input_layernorm = new RmsNorm(config.HiddenSize, config.NormEps, device);
         post_attention_layernorm = new RmsNorm(config.HiddenSize, config.NormEps, device);
         RegisterComponents();

@@ -9,11 +9,12 @@ public sealed partial class LlamaMlp : nn.Module<Tensor, Tensor>
     private nn.Module<Tensor, Tensor> up_proj;
     private nn.Module<Tensor, Tensor> down_proj;
 
-    public LlamaMlp(long hidden, long intermediate, Device? device = null) : base(nameof(LlamaMlp))
+    /// <param name="bias">config.json's mlp_bias.</param>
+    public LlamaMlp(long hidden, long intermediate, bool bias = false, Device? device = null) : base(nameof(LlamaMlp))
     {
-        gate_proj = nn.Linear(hidden, intermediate, hasBias: false, device: device);
-        up_proj = nn.Linear(hidden, intermediate, hasBias: false, device: device);
-        down_proj = nn.Linear(intermediate, hidden, hasBias: false, device: device);
+        gate_proj = nn.Linear(hidden, intermediate, hasBias: bias, device: device);
+        up_proj = nn.Linear(hidden, intermediate, hasBias: bias, device: device);
+        down_proj = nn.Linear(intermediate, hidden, hasBias: bias, device: device);
         RegisterComponents();
     }
 

@@ -23,10 +23,12 @@ public enum ModelFamily
 /// <param name="RopeTheta">Rotary base frequency (rope_theta).</param>
 /// <param name="NormEps">The norms' epsilon (rms_norm_eps, layer_norm_epsilon, layer_norm_eps).</param>
 /// <param name="HeadDimension">config.json's head_dim where it is given (Mistral-Nemo: 128 with hidden 5120 and 32 heads); else hidden / heads.</param>
+/// <param name="AttentionBias">Llama's attention_bias: q, k, v and o have biases.</param>
+/// <param name="MlpBias">Llama's mlp_bias: gate, up and down have biases.</param>
 public sealed record ModelConfig(
     string ModelType, ModelFamily Family, int HiddenSize, int IntermediateSize, int Layers, int Heads, int KvHeads,
     int VocabSize, bool TieWordEmbeddings, int MaxPositions = 0, double RotaryFraction = 1.0, double RopeTheta = 10000, double NormEps = 1e-5,
-    int? HeadDimension = null)
+    int? HeadDimension = null, bool AttentionBias = false, bool MlpBias = false)
 {
     public int HeadDim => HeadDimension ?? HiddenSize / Heads;
 

@@ -67,16 +67,16 @@ public sealed class ModelInventory
             {
                 case ModelFamily.Llama or ModelFamily.Qwen2:
                 {
-                    bool qkvBias = c.Family == ModelFamily.Qwen2;
+                    bool qkvBias = c.Family == ModelFamily.Qwen2 || c.AttentionBias, mlpBias = c.MlpBias;
                     const string p = "model.layers.{i}.";
                     others.Add(new("model.embed_tokens", vocab * h));
                     linears.Add(new(p + "self_attn.q_proj", h, q, qkvBias, Instances: n));
                     linears.Add(new(p + "self_attn.k_proj", h, kv, qkvBias, Instances: n));
                     linears.Add(new(p + "self_attn.v_proj", h, kv, qkvBias, Instances: n));
-                    linears.Add(new(p + "self_attn.o_proj", q, h, false, Instances: n));
-                    linears.Add(new(p + "mlp.gate_proj", h, inter, false, Instances: n));
-                    linears.Add(new(p + "mlp.up_proj", h, inter, false, Instances: n));
-                    linears.Add(new(p + "mlp.down_proj", inter, h, false, Instances: n));
+                    linears.Add(new(p + "self_attn.o_proj", q, h, c.AttentionBias, Instances: n));
+                    linears.Add(new(p + "mlp.gate_proj", h, inter, mlpBias, Instances: n));
+                    linears.Add(new(p + "mlp.up_proj", h, inter, mlpBias, Instances: n));
+                    linears.Add(new(p + "mlp.down_proj", inter, h, mlpBias, Instances: n));
                     others.Add(new(p + "input_layernorm", h, n));
                     others.Add(new(p + "post_attention_layernorm", h, n));
                     others.Add(new("model.norm", h));

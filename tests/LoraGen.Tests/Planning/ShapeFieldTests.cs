@@ -6,10 +6,10 @@ using static TorchSharp.torch;
 namespace LoraGen.Tests.Planning;
 
 /// <summary>
-/// config.json's head_dim (Mistral-Nemo: 128 with hidden 5120 and 32 heads, so q is 4096 wide, not 5120): the planner
-/// and the model take q_proj as hidden → heads·head_dim and o_proj back.
+/// config.json fields that change layer shapes, honoured alike by the planner and the models: head_dim
+/// (Mistral-Nemo: 128 with hidden 5120 and 32 heads, so q is 4096 wide, not 5120), attention_bias and mlp_bias.
 /// </summary>
-public class HeadDimTests
+public class ShapeFieldTests
 {
     private const string MistralNemo = """
         {"model_type": "mistral", "hidden_size": 5120, "intermediate_size": 14336, "num_hidden_layers": 40,
@@ -46,5 +46,24 @@ public class HeadDimTests
         using var logits = model.forward(ids);
         Assert.Equal(new long[] { 2, 5, 50 }, logits.shape);
         Assert.True(logits.isfinite().all().item<bool>());
+    }
+
+    [Fact]
+    public void Attention_and_mlp_biases_are_counted_and_built_when_the_config_asks()
+    {
+        var config = ModelConfigReader.FromJson("""
+            {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+             "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 50, "attention_bias": true, "mlp_bias": true}
+            """);
+        var plain = config with { AttentionBias = false, MlpBias = false };
+        long extra = Planner.Plan(new PlanRequest(config, TrainingMethod.Full, 0, 1, [])).BaseParameters
+                     - Planner.Plan(new PlanRequest(plain, TrainingMethod.Full, 0, 1, [])).BaseParameters;
+        Assert.Equal(2L * (32 + 16 + 16 + 32 + 64 + 64 + 32), extra);    // per layer: q, k, v, o, gate, up, down biases
+        manual_seed(4);
+        using var model = new LlamaForCausalLM(config);
+        var names = model.named_parameters().Select(p => p.name).ToHashSet();
+        Assert.Contains("model.layers.1.self_attn.o_proj.bias", names);
+        Assert.Contains("model.layers.1.mlp.down_proj.bias", names);
+        Assert.Equal(Planner.Plan(new PlanRequest(config, TrainingMethod.Full, 0, 1, [])).BaseParameters, model.parameters().Sum(p => p.numel()));
     }
 }
