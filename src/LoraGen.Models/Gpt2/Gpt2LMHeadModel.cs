@@ -24,6 +24,13 @@ public sealed partial class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausal
 
     public ModelConfig Config { get; }
 
+    /// <summary>
+    /// Weights transformers' GPT-2 stores as Conv1D, (in, out): c_attn, c_proj and c_fc. Ours are Linear, (out, in),
+    /// so loading and exporting transpose exactly these.
+    /// </summary>
+    public static bool IsConv1DWeight(string name) =>
+        name.EndsWith(".weight", StringComparison.Ordinal) && (name.Contains(".c_attn.") || name.Contains(".c_proj.") || name.Contains(".c_fc."));
+
     public int LayerCount => Config.Layers;
 
     /// <param name="ids">(batch, seq)</param>

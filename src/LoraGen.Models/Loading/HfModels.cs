@@ -11,6 +11,13 @@ namespace LoraGen.Models.Loading;
 /// <summary>Builds a reference model from a Hugging Face folder (config.json + safetensors) and loads its weights.</summary>
 public static class HfModels
 {
+    /// <summary>
+    /// Writes a merged model as the checkpoint its transformers class loads (<see cref="MergedExport"/>, with GPT-2's
+    /// Conv1D weights stored (in, out) again).
+    /// </summary>
+    public static void Export(nn.Module model, string path, ScalarType dtype = ScalarType.BFloat16) =>
+        MergedExport.Write(path, model, dtype, model is Gpt2LMHeadModel ? Gpt2LMHeadModel.IsConv1DWeight : null);
+
     /// <param name="dtype">The model's dtype (weights are converted on load); fp32 by default.</param>
     public static nn.Module<Tensor, Tensor> Load(string folder, ScalarType dtype = ScalarType.Float32)
     {
@@ -29,7 +36,7 @@ public static class HfModels
             if (config.Family == ModelFamily.Gpt2)
                 HfWeights.Load(model, checkpoint,
                     renames: key => key.StartsWith("transformer.", StringComparison.Ordinal) || key.StartsWith("lm_head.", StringComparison.Ordinal) ? key : "transformer." + key,
-                    transposed: name => name.EndsWith(".weight", StringComparison.Ordinal) && (name.Contains(".c_attn.") || name.Contains(".c_proj.") || name.Contains(".c_fc.")),
+                    transposed: Gpt2LMHeadModel.IsConv1DWeight,
                     ignored: key => key.EndsWith(".attn.bias", StringComparison.Ordinal) || key.EndsWith(".attn.masked_bias", StringComparison.Ordinal) || key == "lm_head.weight");
             else
                 HfWeights.Load(model, checkpoint,

@@ -11,7 +11,8 @@ namespace LoraGen.Checkpoints;
 /// </summary>
 public static class MergedExport
 {
-    public static void Write(string path, nn.Module model, ScalarType dtype = ScalarType.BFloat16)
+    /// <param name="storedTransposed">Exported names the target layout stores (in, out), as transformers' GPT-2 Conv1D.</param>
+    public static void Write(string path, nn.Module model, ScalarType dtype = ScalarType.BFloat16, Func<string, bool>? storedTransposed = null)
     {
         var layers = model.modules().OfType<LoraLinear>().ToArray();
         if (layers.Any(l => l.QuantizedBase is not null))
@@ -23,7 +24,9 @@ public static class MergedExport
         using var scope = NewDisposeScope();
         var tensors = model.named_parameters()
             .Where(p => !p.name.Contains(".lora_", StringComparison.Ordinal))
-            .Select(p => (p.name.Replace(".base_layer.", ".", StringComparison.Ordinal), p.parameter.detach().to(dtype)))
+            .Select(p => p.name.Replace(".base_layer.", ".", StringComparison.Ordinal) is var name && storedTransposed?.Invoke(name) == true
+                ? (name, p.parameter.detach().to(dtype).t().contiguous())
+                : (name, p.parameter.detach().to(dtype)))
             .ToList();
         SafetensorsWriter.Write(path, tensors, new Dictionary<string, string> { ["format"] = "pt" });
     }

@@ -126,4 +126,37 @@ public sealed class HfLoadingTests : IDisposable
         using var reloaded = plain.forward(ids);
         TensorAssert.Close(adapted, reloaded, 1e-4);
     }
+
+    [Fact]
+    public void A_merged_GPT2_exports_in_the_Conv1D_layout_transformers_loads()
+    {
+        var config = new ModelConfig("gpt2", ModelFamily.Gpt2, 32, 128, 2, 4, 4, 50, true, 16);
+        manual_seed(105);
+        using var model = new LoraGen.Models.Gpt2.Gpt2LMHeadModel(config);
+        model.ApplyLora(new LoraGen.Adapters.PeftLoraConfig { TargetModules = LoraGen.Adapters.ModuleSelector.Names("c_attn", "c_proj") });
+        foreach (var layer in LoraGen.Adapters.ModelAdapters.Layers(model)) Layers.LayerFactory.Randomize(layer, seed: 106);
+        using var ids = randint(0, 50, [1, 6]);
+        using var adapted = model.forward(ids);
+        model.MergeLora();
+        string path = Path.Combine(_folder.FullName, "model.safetensors");
+        HfModels.Export(model, path, ScalarType.Float32);
+
+        // transformers' Conv1D stores (in, out): c_attn (32, 96), c_fc (32, 128), mlp.c_proj (128, 32); the square
+        // attn.c_proj must be the transpose of our (out, in) weight, not a copy of it.
+        using (var file = SafetensorsFile.Open(path))
+        {
+            Assert.Equal(new long[] { 32, 96 }, file.Entry("transformer.h.0.attn.c_attn.weight").Shape);
+            Assert.Equal(new long[] { 32, 128 }, file.Entry("transformer.h.0.mlp.c_fc.weight").Shape);
+            Assert.Equal(new long[] { 128, 32 }, file.Entry("transformer.h.0.mlp.c_proj.weight").Shape);
+            using var square = file.Read("transformer.h.1.attn.c_proj.weight");
+            var ours = model.named_parameters().First(p => p.name == "transformer.h.1.attn.c_proj.base_layer.weight").parameter;
+            TensorAssert.BitwiseEqual(ours.t(), square);
+        }
+        File.WriteAllText(Path.Combine(_folder.FullName, "config.json"), """
+            {"model_type": "gpt2", "n_embd": 32, "n_inner": 128, "n_layer": 2, "n_head": 4, "vocab_size": 50, "n_positions": 16}
+            """);
+        using var plain = HfModels.Load(_folder.FullName);
+        using var reloaded = plain.forward(ids);
+        TensorAssert.Close(adapted, reloaded, 1e-4);
+    }
 }
