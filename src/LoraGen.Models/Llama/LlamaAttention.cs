@@ -37,7 +37,7 @@ public sealed partial class LlamaAttention : nn.Module<Tensor, Tensor>
         var q = q_proj.forward(x).view(batch, seq, heads, d).transpose(1, 2);        // (b, heads, s, d)
         var k = k_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);      // (b, kvHeads, s, d)
         var v = v_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);
-        var (cos, sin) = Rotary.Tables(past + seq, d, _config.RopeTheta, x.device, x.dtype);
+        var (cos, sin) = Rotary.Tables(past + seq, d, _config.RopeTheta, x.device, x.dtype, _config.RopeScaling);
         (cos, sin) = (cos.narrow(0, past, seq), sin.narrow(0, past, seq));          // positions past .. past+s−1
         q = Rotary.Apply(q, cos, sin);
         k = Rotary.Apply(k, cos, sin);

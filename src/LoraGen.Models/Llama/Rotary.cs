@@ -9,10 +9,12 @@ namespace LoraGen.Models.Llama;
 public static class Rotary
 {
     /// <returns>cos and sin, each (seq, headDim), for positions 0..seq-1, computed in fp32 and given in <paramref name="dtype"/>.</returns>
-    public static (Tensor Cos, Tensor Sin) Tables(long seq, long headDim, double theta, Device device, ScalarType dtype = ScalarType.Float32)
+    /// <param name="scaling">rope_scaling (linear, llama3), applied to the frequencies as transformers does.</param>
+    public static (Tensor Cos, Tensor Sin) Tables(long seq, long headDim, double theta, Device device, ScalarType dtype = ScalarType.Float32,
+        Planning.RopeScaling? scaling = null)
     {
         using var scope = NewDisposeScope();
-        var inverse = pow(theta, arange(0, headDim, 2, dtype: float32, device: device) / -headDim);   // (d/2,)
+        var inverse = tensor(Planning.RopeScaling.InverseFrequencies(theta, headDim, scaling), dtype: float32, device: device);   // (d/2,)
         var angles = outer(arange(seq, dtype: float32, device: device), inverse);                     // (seq, d/2)
         var both = cat([angles, angles], -1);                                                         // (seq, d)
         return (both.cos().to(dtype).MoveToOuterDisposeScope(), both.sin().to(dtype).MoveToOuterDisposeScope());

@@ -65,7 +65,7 @@ public static class ModelConfigReader
                 Required("hidden_size"), Required("intermediate_size"), Required("num_hidden_layers"), Required("num_attention_heads"),
                 Optional("num_key_value_heads") ?? Required("num_attention_heads"), Required("vocab_size"), Flag("tie_word_embeddings", false),
                 RopeTheta: Real("rope_theta", 10000), NormEps: Real("rms_norm_eps", 1e-6), HeadDimension: Optional("head_dim"),   // LlamaConfig's defaults
-                AttentionBias: Flag("attention_bias", false), MlpBias: Flag("mlp_bias", false)),
+                AttentionBias: Flag("attention_bias", false), MlpBias: Flag("mlp_bias", false), RopeScaling: ReadRopeScaling(root, source)),
             "gpt2" => new ModelConfig(modelType, ModelFamily.Gpt2,
                 Required("n_embd"), Optional("n_inner") ?? 4 * Required("n_embd"), Required("n_layer"), Required("n_head"), Required("n_head"),
                 Required("vocab_size"), TieWordEmbeddings: true, MaxPositions: Required("n_positions"),
@@ -82,6 +82,27 @@ public static class ModelConfigReader
         if (config.Heads % config.KvHeads != 0)
             throw new PlanException($"{source}: {config.Heads} attention heads are not divisible by the {config.KvHeads} key/value heads");
         return config;
+    }
+
+    /// <summary>rope_scaling as transformers reads it (rope_type, or the older type); a kind LoraGen does not compute is refused by name.</summary>
+    private static RopeScaling? ReadRopeScaling(JsonElement root, string source)
+    {
+        if (!root.TryGetProperty("rope_scaling", out var scaling) || scaling.ValueKind == JsonValueKind.Null) return null;
+        if (scaling.ValueKind != JsonValueKind.Object) throw new PlanException($"{source}: field 'rope_scaling' must be an object or null; got {scaling.GetRawText()}");
+        string type = (scaling.TryGetProperty("rope_type", out var t) || scaling.TryGetProperty("type", out t)) && t.ValueKind == JsonValueKind.String
+            ? t.GetString()! : throw new PlanException($"{source}: field 'rope_scaling' has no rope_type");
+        if (type == "default") return null;
+        if (!RopeScaling.SupportedTypes.Contains(type))
+            throw new PlanException($"{source}: rope_scaling type '{type}' is not supported (supported: {string.Join(", ", RopeScaling.SupportedTypes)})");
+        double Number(string field, double? fallback)
+        {
+            if (scaling.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number && v.GetDouble() > 0) return v.GetDouble();
+            return fallback ?? throw new PlanException($"{source}: rope_scaling needs a positive '{field}'");
+        }
+        return type == "linear"
+            ? new RopeScaling(type, Number("factor", null))
+            : new RopeScaling(type, Number("factor", null), Number("low_freq_factor", null), Number("high_freq_factor", null),
+                (int)Number("original_max_position_embeddings", null));
     }
 
     private static int? Positive(string source, string field, JsonElement? value, bool required)
