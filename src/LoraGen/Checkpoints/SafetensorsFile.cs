@@ -80,13 +80,14 @@ public sealed class SafetensorsFile : IDisposable
         }
     }
 
-    /// <summary>Reads one tensor into a new CPU tensor of its own dtype and shape.</summary>
+    /// <summary>Reads one tensor into a new CPU tensor of its own dtype and shape (FP8 tensors: fp32).</summary>
     public Tensor Read(string name)
     {
         var entry = Entry(name);
         var tensor = empty(entry.Shape, dtype: entry.Type);
         ReadInto(name, tensor);
-        return tensor;
+        if (Fp8.For(entry.DType) is not { } table) return tensor;
+        using (tensor) return Fp8.Decode(tensor, table);          // FP8 is upcast to fp32: TorchSharp has no float8
     }
 
     /// <summary>
