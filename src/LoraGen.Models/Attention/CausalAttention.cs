@@ -9,7 +9,7 @@ public static class CausalAttention
     public static Tensor ExpandKv(Tensor kv, int heads, int kvHeads) =>
         kvHeads == heads ? kv.alias() : kv.repeat_interleave(heads / kvHeads, dim: 1);
 
-    /// <summary>softmax(q·kᵀ/√d, future masked)·v, heads merged back.</summary>
+    /// <summary>softmax(q·kᵀ/√d, future masked)·v, heads merged back; the softmax in fp32 and rounded to q's dtype, as transformers does.</summary>
     /// <param name="q">(b, heads, s, d): the new tokens, at positions past .. past+s−1</param>
     /// <param name="k">(b, heads, past+s, d): every token so far</param>
     /// <param name="v">(b, heads, past+s, d)</param>
@@ -20,7 +20,8 @@ public static class CausalAttention
         long batch = q.shape[0], heads = q.shape[1], seq = q.shape[2], d = q.shape[3], total = k.shape[2];
         var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(d);                  // (b, heads, s, past+s)
         var future = ones(seq, total, dtype: ScalarType.Bool, device: q.device).triu(total - seq + 1);   // key j > past + i
-        var weights = nn.functional.softmax(scores.masked_fill(future, float.NegativeInfinity), -1);
+        var wide = q.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;         // never narrower than fp32
+        var weights = nn.functional.softmax(scores.masked_fill(future, float.NegativeInfinity), -1, wide).to(q.dtype);
         return weights.matmul(v).transpose(1, 2).reshape(batch, seq, heads * d).MoveToOuterDisposeScope();
     }
 }
