@@ -14,10 +14,11 @@ public static class Rotary
         Planning.RopeScaling? scaling = null)
     {
         using var scope = NewDisposeScope();
-        var inverse = tensor(Planning.RopeScaling.InverseFrequencies(theta, headDim, scaling), dtype: float32, device: device);   // (d/2,)
+        var inverse = tensor(Planning.RopeScaling.InverseFrequencies(theta, headDim, scaling, seq), dtype: float32, device: device);   // (d/2,)
         var angles = outer(arange(seq, dtype: float32, device: device), inverse);                     // (seq, d/2)
         var both = cat([angles, angles], -1);                                                         // (seq, d)
-        return (both.cos().to(dtype).MoveToOuterDisposeScope(), both.sin().to(dtype).MoveToOuterDisposeScope());
+        double factor = scaling?.AttentionFactor ?? 1;                                                // yarn scales cos and sin
+        return (both.cos().mul_(factor).to(dtype).MoveToOuterDisposeScope(), both.sin().mul_(factor).to(dtype).MoveToOuterDisposeScope());
     }
 
     /// <param name="x">(batch, heads, seq, headDim)</param>

@@ -99,10 +99,20 @@ public static class ModelConfigReader
             if (scaling.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number && v.GetDouble() > 0) return v.GetDouble();
             return fallback ?? throw new PlanException($"{source}: rope_scaling needs a positive '{field}'");
         }
-        return type == "linear"
-            ? new RopeScaling(type, Number("factor", null))
-            : new RopeScaling(type, Number("factor", null), Number("low_freq_factor", null), Number("high_freq_factor", null),
-                (int)Number("original_max_position_embeddings", null));
+        double? maxPositions = root.TryGetProperty("max_position_embeddings", out var m) && m.ValueKind == JsonValueKind.Number ? m.GetDouble() : null;
+        return type switch
+        {
+            "linear" => new RopeScaling(type, Number("factor", null)),
+            "dynamic" => new RopeScaling(type, Number("factor", null), OriginalMaxPositions: (int)(maxPositions
+                ?? throw new PlanException($"{source}: rope_scaling 'dynamic' needs max_position_embeddings"))),
+            "yarn" => new RopeScaling(type, Number("factor", null),
+                OriginalMaxPositions: (int)(scaling.TryGetProperty("original_max_position_embeddings", out _) ? Number("original_max_position_embeddings", null)
+                    : maxPositions ?? throw new PlanException($"{source}: rope_scaling 'yarn' needs original_max_position_embeddings or max_position_embeddings")),
+                BetaFast: Number("beta_fast", 32), BetaSlow: Number("beta_slow", 1),
+                AttentionFactorOverride: scaling.TryGetProperty("attention_factor", out var af) && af.ValueKind == JsonValueKind.Number ? af.GetDouble() : null),
+            _ => new RopeScaling(type, Number("factor", null), Number("low_freq_factor", null), Number("high_freq_factor", null),
+                (int)Number("original_max_position_embeddings", null)),
+        };
     }
 
     private static int? Positive(string source, string field, JsonElement? value, bool required)

@@ -2,7 +2,7 @@ using LoraGen.Planning;
 
 namespace LoraGen.Tests.Models;
 
-/// <summary>config.json's rope_scaling: linear and llama3 computed as transformers computes them; other kinds refused by name.</summary>
+/// <summary>config.json's rope_scaling: linear, dynamic, llama3 and yarn computed as transformers computes them; other kinds refused by name.</summary>
 public class RopeScalingTests
 {
     private static ModelConfig Read(string scaling) => ModelConfigReader.FromJson($$"""
@@ -44,8 +44,8 @@ public class RopeScalingTests
     }
 
     [Theory]
-    [InlineData("""{"rope_type": "yarn", "factor": 4.0}""", "rope_scaling type 'yarn' is not supported (supported: linear, llama3)")]
-    [InlineData("""{"type": "dynamic", "factor": 2.0}""", "rope_scaling type 'dynamic' is not supported")]
+    [InlineData("""{"rope_type": "longrope", "factor": 4.0}""", "rope_scaling type 'longrope' is not supported (supported: linear, dynamic, llama3, yarn)")]
+    [InlineData("""{"type": "su", "factor": 2.0}""", "rope_scaling type 'su' is not supported")]
     [InlineData("""{"rope_type": "llama3", "factor": 8.0}""", "rope_scaling needs a positive 'low_freq_factor'")]
     [InlineData("""[1, 2]""", "field 'rope_scaling' must be an object or null")]
     public void Other_kinds_are_refused_by_name_never_ignored(string scaling, string message)
@@ -60,5 +60,38 @@ public class RopeScalingTests
     {
         Assert.Null(Read("""{"rope_type": "default"}""").RopeScaling);
         Assert.Null(Read("null").RopeScaling);
+    }
+
+    [Fact]
+    public void Dynamic_scaling_grows_the_base_only_past_max_position_embeddings()
+    {
+        var scaling = new RopeScaling("dynamic", 2, OriginalMaxPositions: 1024);
+        Assert.Equal(RopeScaling.InverseFrequencies(10000, 64, null, 1024), RopeScaling.InverseFrequencies(10000, 64, scaling, 1024));
+        // transformers: base · (factor·seq/max − (factor − 1))^(d/(d−2)), then θ^(−2i/d) with that base.
+        double grown = 10000 * Math.Pow(2.0 * 3000 / 1024 - 1, 64 / 62.0);
+        var scaled = RopeScaling.InverseFrequencies(10000, 64, scaling, 3000);
+        for (int i = 0; i < 32; i++) Assert.Equal(Math.Pow(grown, -2.0 * i / 64), scaled[i], 1e-15);
+    }
+
+    [Fact]
+    public void Yarn_keeps_fast_dimensions_interpolates_slow_ones_and_scales_attention()
+    {
+        var config = Read("""{"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 4096}""");
+        var scaling = config.RopeScaling!;
+        var plain = RopeScaling.InverseFrequencies(500000, 128, null);
+        var scaled = RopeScaling.InverseFrequencies(500000, 128, scaling);
+        // The correction dimensions where a dimension turns beta_fast = 32 and beta_slow = 1 times over 4096 positions.
+        double Dimension(double turns) => 128 * Math.Log(4096 / (turns * 2 * Math.PI)) / (2 * Math.Log(500000));
+        double low = Math.Floor(Dimension(32)), high = Math.Ceiling(Dimension(1));
+        for (int i = 0; i < 64; i++)
+        {
+            double ramp = Math.Clamp((i - low) / (high - low), 0, 1);
+            Assert.Equal(plain[i] * (1 - ramp) + plain[i] / 4 * ramp, scaled[i], 1e-15);
+        }
+        Assert.Equal(plain[0], scaled[0]);                                   // fast dimensions extrapolate
+        Assert.Equal(plain[63] / 4, scaled[63], 1e-18);                      // slow ones interpolate
+        Assert.Equal(0.1 * Math.Log(4) + 1, scaling.AttentionFactor, 1e-15);
+        var (cos, _) = LoraGen.Models.Llama.Rotary.Tables(1, 128, 500000, TorchSharp.torch.CPU, scaling: scaling);
+        using (cos) Assert.Equal(scaling.AttentionFactor, cos[0, 0].item<float>(), 1e-6);   // cos(0)·factor
     }
 }
