@@ -15,8 +15,9 @@ public static class HfModels
     /// Writes a merged model as the checkpoint its transformers class loads (<see cref="MergedExport"/>, with GPT-2's
     /// Conv1D weights stored (in, out) again).
     /// </summary>
-    public static void Export(nn.Module model, string path, ScalarType dtype = ScalarType.BFloat16) =>
-        MergedExport.Write(path, model, dtype, model is Gpt2LMHeadModel ? Gpt2LMHeadModel.IsConv1DWeight : null);
+    /// <param name="maxShardBytes">Above this, shards and an index as save_pretrained writes them (5 GB by default).</param>
+    public static void Export(nn.Module model, string path, ScalarType dtype = ScalarType.BFloat16, long maxShardBytes = MergedExport.DefaultMaxShardBytes) =>
+        MergedExport.Write(path, model, dtype, model is Gpt2LMHeadModel ? Gpt2LMHeadModel.IsConv1DWeight : null, maxShardBytes);
 
     /// <param name="dtype">The model's dtype (weights are converted on load); fp32 by default.</param>
     public static nn.Module<Tensor, Tensor> Load(string folder, ScalarType dtype = ScalarType.Float32)

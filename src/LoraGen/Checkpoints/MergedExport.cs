@@ -11,9 +11,16 @@ namespace LoraGen.Checkpoints;
 /// </summary>
 public static class MergedExport
 {
+    /// <summary>save_pretrained's default shard size: 5 GB.</summary>
+    public const long DefaultMaxShardBytes = 5_000_000_000;
+
+    /// <param name="path">The checkpoint file (model.safetensors). Above <paramref name="maxShardBytes"/>, shards named as
+    /// transformers names them (model-00001-of-0000N.safetensors) and model.safetensors.index.json go beside it instead.</param>
     /// <param name="storedTransposed">Exported names the target layout stores (in, out), as transformers' GPT-2 Conv1D.</param>
-    public static void Write(string path, nn.Module model, ScalarType dtype = ScalarType.BFloat16, Func<string, bool>? storedTransposed = null)
+    public static void Write(string path, nn.Module model, ScalarType dtype = ScalarType.BFloat16, Func<string, bool>? storedTransposed = null,
+        long maxShardBytes = DefaultMaxShardBytes)
     {
+        if (maxShardBytes < 1) throw new ArgumentException($"maxShardBytes must be positive; got {maxShardBytes}.", nameof(maxShardBytes));
         var layers = model.modules().OfType<LoraLinear>().ToArray();
         if (layers.Any(l => l.QuantizedBase is not null))
             throw CheckpointException.For(path, $"'{layers.First(l => l.QuantizedBase is not null).GetName()}' has a 4-bit base; export merges into a dense base (load the model unquantized, then merge)");
@@ -28,6 +35,43 @@ public static class MergedExport
                 ? (name, p.parameter.detach().to(dtype).t().contiguous())
                 : (name, p.parameter.detach().to(dtype)))
             .ToList();
-        SafetensorsWriter.Write(path, tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        var metadata = new Dictionary<string, string> { ["format"] = "pt" };
+        var shards = Shard(tensors, maxShardBytes);
+        if (shards.Count == 1)
+        {
+            SafetensorsWriter.Write(path, tensors, metadata);
+            return;
+        }
+
+        string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        var weightMap = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        for (int i = 0; i < shards.Count; i++)
+        {
+            string name = $"model-{i + 1:D5}-of-{shards.Count:D5}.safetensors";
+            SafetensorsWriter.Write(Path.Combine(folder, name), shards[i], metadata);
+            foreach (var (tensorName, _) in shards[i]) weightMap[tensorName] = name;
+        }
+        var index = new { metadata = new { total_size = tensors.Sum(t => t.Item2.NumberOfElements * t.Item2.ElementSize) }, weight_map = weightMap };
+        var json = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(index, new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+        AtomicFile.Write(Path.Combine(folder, ShardedCheckpoint.IndexFile), stream => stream.Write(json));
+    }
+
+    /// <summary>Tensors in order, a new shard whenever the next would pass the limit (a tensor above it gets a shard of its own).</summary>
+    private static List<List<(string, Tensor)>> Shard(List<(string Name, Tensor Tensor)> tensors, long maxShardBytes)
+    {
+        var shards = new List<List<(string, Tensor)>> { new() };
+        long size = 0;
+        foreach (var (name, tensor) in tensors)
+        {
+            long bytes = tensor.NumberOfElements * tensor.ElementSize;
+            if (size > 0 && size + bytes > maxShardBytes)
+            {
+                shards.Add(new());
+                size = 0;
+            }
+            shards[^1].Add((name, tensor));
+            size += bytes;
+        }
+        return shards;
     }
 }

@@ -159,4 +159,34 @@ public sealed class HfLoadingTests : IDisposable
         using var reloaded = plain.forward(ids);
         TensorAssert.Close(adapted, reloaded, 1e-4);
     }
+
+    [Fact]
+    public void A_large_export_is_sharded_with_an_index_as_save_pretrained_writes_it()
+    {
+        var config = new ModelConfig("llama", ModelFamily.Llama, 32, 64, 2, 4, 2, 60, false);
+        manual_seed(107);
+        using var model = new LlamaForCausalLM(config);
+        model.ApplyLora();
+        model.MergeLora();
+        using var ids = randint(0, 60, [1, 5]);
+        using var expected = model.forward(ids);
+        HfModels.Export(model, Path.Combine(_folder.FullName, "model.safetensors"), ScalarType.Float32, maxShardBytes: 20_000);
+
+        var shards = Directory.GetFiles(_folder.FullName, "model-*-of-*.safetensors").Select(Path.GetFileName).Order().ToArray();
+        Assert.True(shards.Length > 2, $"{shards.Length} shards");
+        Assert.Equal($"model-00001-of-{shards.Length:D5}.safetensors", shards[0]);
+        Assert.False(File.Exists(Path.Combine(_folder.FullName, "model.safetensors")));
+        using (var index = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(_folder.FullName, "model.safetensors.index.json"))))
+        {
+            long totalSize = index.RootElement.GetProperty("metadata").GetProperty("total_size").GetInt64();
+            Assert.Equal(model.named_parameters().Where(p => !p.name.Contains("lora_")).Sum(p => p.parameter.numel() * 4), totalSize);
+        }
+        File.WriteAllText(Path.Combine(_folder.FullName, "config.json"), """
+            {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "vocab_size": 60, "rope_theta": 10000, "rms_norm_eps": 1e-5}
+            """);
+        using var reloaded = HfModels.Load(_folder.FullName);
+        using var actual = reloaded.forward(ids);
+        TensorAssert.Close(expected, actual, 1e-5);
+    }
 }
