@@ -13,13 +13,16 @@ public static class CausalAttention
     /// <param name="q">(b, heads, s, d): the new tokens, at positions past .. past+s−1</param>
     /// <param name="k">(b, heads, past+s, d): every token so far</param>
     /// <param name="v">(b, heads, past+s, d)</param>
+    /// <param name="window">A sliding window (Mistral): query i sees keys j with i − window &lt; j ≤ i; null: every earlier key.</param>
     /// <returns>(b, s, heads·d)</returns>
-    public static Tensor Attend(Tensor q, Tensor k, Tensor v)
+    public static Tensor Attend(Tensor q, Tensor k, Tensor v, int? window = null)
     {
         using var scope = NewDisposeScope();
         long batch = q.shape[0], heads = q.shape[1], seq = q.shape[2], d = q.shape[3], total = k.shape[2];
         var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(d);                  // (b, heads, s, past+s)
         var future = ones(seq, total, dtype: ScalarType.Bool, device: q.device).triu(total - seq + 1);   // key j > past + i
+        if (window is int w)
+            future = future.logical_or(ones(seq, total, dtype: ScalarType.Bool, device: q.device).tril(total - seq - w));   // key j ≤ past + i − w
         var wide = q.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;         // never narrower than fp32
         var weights = nn.functional.softmax(scores.masked_fill(future, float.NegativeInfinity), -1, wide).to(q.dtype);
         return weights.matmul(v).transpose(1, 2).reshape(batch, seq, heads * d).MoveToOuterDisposeScope();

@@ -42,7 +42,7 @@ public sealed partial class LlamaAttention : nn.Module<Tensor, Tensor>
         q = Rotary.Apply(q, cos, sin);
         k = Rotary.Apply(k, cos, sin);
         if (cache is not null) (k, v) = cache.Append(layer, k, v);                  // (b, kvHeads, past+s, d)
-        var mixed = CausalAttention.Attend(q, CausalAttention.ExpandKv(k, heads, kvHeads), CausalAttention.ExpandKv(v, heads, kvHeads));
+        var mixed = CausalAttention.Attend(q, CausalAttention.ExpandKv(k, heads, kvHeads), CausalAttention.ExpandKv(v, heads, kvHeads), _config.SlidingWindow);
         return o_proj.forward(mixed).MoveToOuterDisposeScope();                     // (b, s, hidden)
     }
 }

@@ -25,11 +25,13 @@ public enum ModelFamily
 /// <param name="HeadDimension">config.json's head_dim where it is given (Mistral-Nemo: 128 with hidden 5120 and 32 heads); else hidden / heads.</param>
 /// <param name="AttentionBias">Llama's attention_bias: q, k, v and o have biases.</param>
 /// <param name="MlpBias">Llama's mlp_bias: gate, up and down have biases.</param>
-/// <param name="RopeScaling">config.json's rope_scaling (linear, llama3), or null.</param>
+/// <param name="RopeScaling">config.json's rope_scaling (linear, dynamic, llama3, yarn), or null.</param>
+/// <param name="SlidingWindow">Mistral's sliding_window: each token attends to itself and the window − 1 before it.</param>
 public sealed record ModelConfig(
     string ModelType, ModelFamily Family, int HiddenSize, int IntermediateSize, int Layers, int Heads, int KvHeads,
     int VocabSize, bool TieWordEmbeddings, int MaxPositions = 0, double RotaryFraction = 1.0, double RopeTheta = 10000, double NormEps = 1e-5,
-    int? HeadDimension = null, bool AttentionBias = false, bool MlpBias = false, RopeScaling? RopeScaling = null)
+    int? HeadDimension = null, bool AttentionBias = false, bool MlpBias = false, RopeScaling? RopeScaling = null,
+    int? SlidingWindow = null)
 {
     public int HeadDim => HeadDimension ?? HiddenSize / Heads;
 

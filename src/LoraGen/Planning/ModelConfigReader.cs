@@ -65,7 +65,8 @@ public static class ModelConfigReader
                 Required("hidden_size"), Required("intermediate_size"), Required("num_hidden_layers"), Required("num_attention_heads"),
                 Optional("num_key_value_heads") ?? Required("num_attention_heads"), Required("vocab_size"), Flag("tie_word_embeddings", false),
                 RopeTheta: Real("rope_theta", 10000), NormEps: Real("rms_norm_eps", 1e-6), HeadDimension: Optional("head_dim"),   // LlamaConfig's defaults
-                AttentionBias: Flag("attention_bias", false), MlpBias: Flag("mlp_bias", false), RopeScaling: ReadRopeScaling(root, source)),
+                AttentionBias: Flag("attention_bias", false), MlpBias: Flag("mlp_bias", false), RopeScaling: ReadRopeScaling(root, source),
+                SlidingWindow: modelType == "mistral" ? Optional("sliding_window") : null),   // Mistral uses it when set
             "gpt2" => new ModelConfig(modelType, ModelFamily.Gpt2,
                 Required("n_embd"), Optional("n_inner") ?? 4 * Required("n_embd"), Required("n_layer"), Required("n_head"), Required("n_head"),
                 Required("vocab_size"), TieWordEmbeddings: true, MaxPositions: Required("n_positions"),

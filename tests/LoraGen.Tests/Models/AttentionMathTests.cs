@@ -80,4 +80,39 @@ public class AttentionMathTests
             }
         }
     }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(3)]
+    public void A_sliding_window_lets_each_query_see_itself_and_the_window_minus_one_keys_before_it(int past)
+    {
+        const int seq = 5, d = 4, window = 3;
+        int total = past + seq;
+        manual_seed(113);
+        using var q = randn(1, 1, seq, d, dtype: float64);                           // positions past .. past+seq−1
+        using var k = randn(1, 1, total, d, dtype: float64);
+        using var v = randn(1, 1, total, d, dtype: float64);
+        using var output = CausalAttention.Attend(q, k, v, window);
+        for (int t = 0; t < seq; t++)
+        {
+            int position = past + t;
+            var visible = Enumerable.Range(0, total).Where(j => j <= position && j > position - window).ToArray();   // Mistral's rule
+            var scores = visible.Select(j => Enumerable.Range(0, d).Sum(i => q[0, 0, t, i].item<double>() * k[0, 0, j, i].item<double>()) / Math.Sqrt(d)).ToArray();
+            double max = scores.Max();
+            var weights = scores.Select(x => Math.Exp(x - max)).ToArray();
+            double sum = weights.Sum();
+            for (int i = 0; i < d; i++)
+                Assert.Equal(visible.Select((j, n) => weights[n] / sum * v[0, 0, j, i].item<double>()).Sum(), output[0, t, i].item<double>(), 10);
+        }
+    }
+
+    [Fact]
+    public void Mistral_reads_its_sliding_window()
+    {
+        var config = LoraGen.Planning.ModelConfigReader.FromJson("""
+            {"model_type": "mistral", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "vocab_size": 50, "sliding_window": 4096}
+            """);
+        Assert.Equal(4096, config.SlidingWindow);
+    }
 }
