@@ -45,7 +45,10 @@ internal static class InspectCommand
         {
             var part = entry.Name.EndsWith(".lora_A.weight", StringComparison.Ordinal) ? "lora_A" : entry.Name.EndsWith(".lora_B.weight", StringComparison.Ordinal) ? "lora_B" : null;
             if (part is null) continue;
-            string path = entry.Name["base_model.model.".Length..^(part.Length + ".weight".Length + 1)];
+            const string prefix = "base_model.model.";
+            if (!entry.Name.StartsWith(prefix, StringComparison.Ordinal))
+                throw CheckpointException.For(file.Path, entry.Name, $"is not under peft's '{prefix}' prefix");
+            string path = entry.Name[prefix.Length..^(part.Length + ".weight".Length + 1)];
             int rank = config.LayerConfigFor(path).R;
             long actual = entry.Shape.Length == 2 ? (part == "lora_A" ? entry.Shape[0] : entry.Shape[1]) : -1;
             if (actual != rank)

@@ -79,6 +79,17 @@ public sealed record PeftLoraConfig
             throw new ArgumentException("layers_pattern is set without layers_to_transform, which peft refuses.", nameof(LayersPattern));
         foreach (var (key, rank) in RankPattern)
             if (rank < 1) throw new ArgumentException($"rank_pattern['{key}'] must be at least 1; got {rank}.", nameof(RankPattern));
+        foreach (var key in RankPattern.Keys.Concat(AlphaPattern.Keys))
+        {
+            try
+            {
+                _ = new Regex($"^(.*\\.)?(?:{key})$", RegexOptions.CultureInvariant);
+            }
+            catch (ArgumentException)
+            {
+                throw new ArgumentException($"pattern key '{key}' (rank_pattern or alpha_pattern) is not a valid regular expression.", nameof(RankPattern));
+            }
+        }
         foreach (var (key, alpha) in AlphaPattern)
             if (!(alpha > 0) || double.IsInfinity(alpha)) throw new ArgumentException($"alpha_pattern['{key}'] must be a positive finite number; got {alpha}.", nameof(AlphaPattern));
         LayerConfig(R, LoraAlpha).Validate("adapter config");

@@ -160,8 +160,8 @@ public static class AdapterConfigFile
         public int? Int(string field) => o[field] is null ? null : IntValue(field, o[field]);
 
         public double NumberValue(string field, JsonNode? value) =>
-            value is JsonValue v && v.GetValueKind() == JsonValueKind.Number && double.IsFinite(v.GetValue<double>())
-                ? v.GetValue<double>() : throw Wrong(field, "a finite number", value);
+            value is JsonValue v && v.GetValueKind() == JsonValueKind.Number && double.TryParse(v.ToJsonString(), System.Globalization.NumberStyles.Float, CultureInfo.InvariantCulture, out double number) && double.IsFinite(number)
+                ? number : throw Wrong(field, "a finite number", value);
 
         public int IntValue(string field, JsonNode? value) =>
             value is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out int i)
@@ -187,10 +187,22 @@ public static class AdapterConfigFile
         {
             null => null,
             JsonValue v when v.TryGetValue(out string? s) =>
-                s.Equals("all-linear", StringComparison.OrdinalIgnoreCase) ? ModuleSelector.AllLinear : ModuleSelector.Pattern(s),
+                s.Equals("all-linear", StringComparison.OrdinalIgnoreCase) ? ModuleSelector.AllLinear : Regex(field, s),
             JsonArray a => ModuleSelector.Names(StringList(field)!.ToArray()),
             var other => throw Wrong(field, "a list of module names or a regular expression", other),
         };
+
+        private ModuleSelector Regex(string field, string pattern)
+        {
+            try
+            {
+                return ModuleSelector.Pattern(pattern);
+            }
+            catch (ArgumentException)
+            {
+                throw CheckpointException.For(path, $"field '{field}' is not a valid regular expression: {pattern}");
+            }
+        }
 
         public IReadOnlyDictionary<string, T> Map<T>(string field, Func<JsonNode?, T> value) => o[field] switch
         {

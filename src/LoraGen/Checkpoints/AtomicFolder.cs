@@ -44,6 +44,12 @@ public static partial class AtomicFolder
             TryDelete(staging);
             throw CheckpointException.For(directory, $"cannot be written ({AtomicFile.Reason(e)})");
         }
+        catch (CheckpointException e) when (e.Message.Contains(staging, StringComparison.Ordinal))
+        {
+            // A file written inside the staging folder failed: name it where the user asked for it.
+            TryDelete(staging);
+            throw new CheckpointException(e.Message.Replace(staging, target, StringComparison.Ordinal));
+        }
         catch
         {
             TryDelete(staging);
@@ -113,7 +119,15 @@ public static partial class AtomicFolder
     {
         var old = Path.Combine(parent, $".{name}{Marker}{Guid.NewGuid():N}.old");
         Directory.Move(target, old);
-        Directory.Move(staging, target);
+        try
+        {
+            Directory.Move(staging, target);
+        }
+        catch
+        {
+            Directory.Move(old, target);                    // the previous save stays where it was
+            throw;
+        }
         Directory.Delete(old, recursive: true);
     }
 

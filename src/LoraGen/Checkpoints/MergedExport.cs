@@ -37,13 +37,14 @@ public static class MergedExport
             .ToList();
         var metadata = new Dictionary<string, string> { ["format"] = "pt" };
         var shards = Shard(tensors, maxShardBytes);
+        string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
         if (shards.Count == 1)
         {
             SafetensorsWriter.Write(path, tensors, metadata);
+            RemoveStale(folder, keep: [Path.GetFileName(path)]);                // an older sharded export would win over this file
             return;
         }
 
-        string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
         var weightMap = new SortedDictionary<string, string>(StringComparer.Ordinal);
         for (int i = 0; i < shards.Count; i++)
         {
@@ -53,7 +54,18 @@ public static class MergedExport
         }
         var index = new { metadata = new { total_size = tensors.Sum(t => t.Item2.NumberOfElements * t.Item2.ElementSize) }, weight_map = weightMap };
         var json = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(index, new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
-        AtomicFile.Write(Path.Combine(folder, ShardedCheckpoint.IndexFile), stream => stream.Write(json));
+        AtomicFile.Write(Path.Combine(folder, ShardedCheckpoint.IndexFile), stream => stream.Write(json));   // last: it names the new set
+        RemoveStale(folder, keep: [.. weightMap.Values.Distinct(), ShardedCheckpoint.IndexFile]);
+    }
+
+    /// <summary>Deletes an earlier export's files (single file, index, shards) that the new one did not write.</summary>
+    private static void RemoveStale(string folder, IReadOnlyCollection<string> keep)
+    {
+        var stale = Directory.EnumerateFiles(folder, "model-*-of-*.safetensors")
+            .Append(Path.Combine(folder, ShardedCheckpoint.IndexFile))
+            .Append(Path.Combine(folder, ShardedCheckpoint.SingleFile))
+            .Where(file => File.Exists(file) && !keep.Contains(Path.GetFileName(file)));
+        foreach (var file in stale.ToArray()) File.Delete(file);
     }
 
     /// <summary>Tensors in order, a new shard whenever the next would pass the limit (a tensor above it gets a shard of its own).</summary>

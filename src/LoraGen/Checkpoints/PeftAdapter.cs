@@ -93,9 +93,10 @@ public static class PeftAdapter
         }
 
         // Read outside any dispose scope: the adapter's new modules are created below and must outlive it.
-        var values = present.ToDictionary(name => name, name => file.Read(name));
+        var values = new Dictionary<string, Tensor>();
         try
         {
+            foreach (var name in present) values[name] = file.Read(name);
             if (!allowNonFinite)
                 foreach (var (name, tensor) in values)
                 {

@@ -85,7 +85,15 @@ public sealed class SafetensorsFile : IDisposable
     {
         var entry = Entry(name);
         var tensor = empty(entry.Shape, dtype: entry.Type);
-        ReadInto(name, tensor);
+        try
+        {
+            ReadInto(name, tensor);
+        }
+        catch
+        {
+            tensor.Dispose();
+            throw;
+        }
         if (Fp8.For(entry.DType) is not { } table) return tensor;
         using (tensor) return Fp8.Decode(tensor, table);          // FP8 is upcast to fp32: TorchSharp has no float8
     }

@@ -46,7 +46,8 @@ public static class SafetensorsWriter
             for (int i = 0; i < padding; i++) stream.WriteByte((byte)' ');
             foreach (var (_, tensor) in list)
             {
-                using var cpu = tensor.detach().cpu().contiguous();
+                using var perTensor = NewDisposeScope();                        // the CPU copy of one tensor at a time
+                var cpu = tensor.detach().cpu().contiguous();
                 using var flat = cpu.view(-1);                                   // written 1 GiB at a time: any size
                 long perChunk = (1L << 30) / Math.Max(1, cpu.ElementSize), count = flat.shape[0];
                 for (long first = 0; first < count; first += perChunk)

@@ -36,8 +36,8 @@ public sealed record ModelConfig(
     public int HeadDim => HeadDimension ?? HiddenSize / Heads;
 
     /// <summary>Width of q (and the input of o_proj): heads × head_dim, which equals the hidden size unless head_dim says otherwise.</summary>
-    public int QDim => Heads * HeadDim;
+    public int QDim => checked(Heads * HeadDim);
 
     /// <summary>Width of k and v: grouped-query attention shares each kv head among Heads/KvHeads query heads.</summary>
-    public int KvDim => KvHeads * HeadDim;
+    public int KvDim => checked(KvHeads * HeadDim);
 }

@@ -52,14 +52,23 @@ public static class ModelConfigReader
         double Real(string field, double fallback, double max = double.MaxValue)
         {
             if (!root.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
-            if (v.ValueKind != JsonValueKind.Number || !(v.GetDouble() > 0 && v.GetDouble() <= max))
+            if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double value) || !double.IsFinite(value) || !(value > 0 && value <= max))
                 throw new PlanException(max == double.MaxValue
-                    ? $"{source}: field '{field}' must be a positive number; got {v.GetRawText()}"
+                    ? $"{source}: field '{field}' must be a positive finite number; got {v.GetRawText()}"
                     : $"{source}: field '{field}' must be a number in (0, {max}]; got {v.GetRawText()}");
-            return v.GetDouble();
+            return value;
         }
 
-        ModelConfig config = modelType switch
+        try
+        {
+            return Validated(Build(), source);
+        }
+        catch (OverflowException)
+        {
+            throw new PlanException($"{source}: the sizes are too large to mean anything (a product of them passes 2^31)");
+        }
+
+        ModelConfig Build() => modelType switch
         {
             "llama" or "mistral" or "qwen2" => new ModelConfig(modelType, modelType == "qwen2" ? ModelFamily.Qwen2 : ModelFamily.Llama,
                 Required("hidden_size"), Required("intermediate_size"), Required("num_hidden_layers"), Required("num_attention_heads"),
@@ -68,7 +77,7 @@ public static class ModelConfigReader
                 AttentionBias: Flag("attention_bias", false), MlpBias: Flag("mlp_bias", false), RopeScaling: ReadRopeScaling(root, source),
                 SlidingWindow: modelType == "mistral" ? Optional("sliding_window") : null),   // Mistral uses it when set
             "gpt2" => new ModelConfig(modelType, ModelFamily.Gpt2,
-                Required("n_embd"), Optional("n_inner") ?? 4 * Required("n_embd"), Required("n_layer"), Required("n_head"), Required("n_head"),
+                Required("n_embd"), Optional("n_inner") ?? checked(4 * Required("n_embd")), Required("n_layer"), Required("n_head"), Required("n_head"),
                 Required("vocab_size"), TieWordEmbeddings: true, MaxPositions: Required("n_positions"),
                 NormEps: Real("layer_norm_epsilon", 1e-5)),
             "phi" => new ModelConfig(modelType, ModelFamily.Phi,
@@ -78,6 +87,12 @@ public static class ModelConfigReader
                 RopeTheta: Real("rope_theta", 10000), NormEps: Real("layer_norm_eps", 1e-5)),
             _ => throw new PlanException($"{source}: model_type '{modelType}' is not supported (supported: {string.Join(", ", SupportedTypes)})"),
         };
+    }
+
+    /// <summary>Checks that need the whole config; sizes that multiply past an int are an overflow, turned into a message above.</summary>
+    private static ModelConfig Validated(ModelConfig config, string source)
+    {
+        _ = checked(config.QDim + config.KvDim + 4L * config.HiddenSize);
         if (config.HeadDimension is null && config.HiddenSize % config.Heads != 0)
             throw new PlanException($"{source}: hidden size {config.HiddenSize} is not divisible by the {config.Heads} attention heads");
         if (config.Heads % config.KvHeads != 0)
@@ -97,22 +112,30 @@ public static class ModelConfigReader
             throw new PlanException($"{source}: rope_scaling type '{type}' is not supported (supported: {string.Join(", ", RopeScaling.SupportedTypes)})");
         double Number(string field, double? fallback)
         {
-            if (scaling.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number && v.GetDouble() > 0) return v.GetDouble();
+            if (scaling.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double value) && double.IsFinite(value) && value > 0) return value;
             return fallback ?? throw new PlanException($"{source}: rope_scaling needs a positive '{field}'");
         }
-        double? maxPositions = root.TryGetProperty("max_position_embeddings", out var m) && m.ValueKind == JsonValueKind.Number ? m.GetDouble() : null;
+        int? maxPositions = null;
+        if (root.TryGetProperty("max_position_embeddings", out var m) && m.ValueKind != JsonValueKind.Null)
+            maxPositions = m.ValueKind == JsonValueKind.Number && m.TryGetInt32(out int positions) && positions > 0
+                ? positions : throw new PlanException($"{source}: field 'max_position_embeddings' must be a positive whole number; got {m.GetRawText()}");
+        int Whole(string field)
+        {
+            if (scaling.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int value) && value > 0) return value;
+            throw new PlanException($"{source}: rope_scaling needs a positive whole '{field}'");
+        }
         return type switch
         {
             "linear" => new RopeScaling(type, Number("factor", null)),
-            "dynamic" => new RopeScaling(type, Number("factor", null), OriginalMaxPositions: (int)(maxPositions
-                ?? throw new PlanException($"{source}: rope_scaling 'dynamic' needs max_position_embeddings"))),
+            "dynamic" => new RopeScaling(type, Number("factor", null), OriginalMaxPositions: maxPositions
+                ?? throw new PlanException($"{source}: rope_scaling 'dynamic' needs max_position_embeddings")),
             "yarn" => new RopeScaling(type, Number("factor", null),
-                OriginalMaxPositions: (int)(scaling.TryGetProperty("original_max_position_embeddings", out _) ? Number("original_max_position_embeddings", null)
-                    : maxPositions ?? throw new PlanException($"{source}: rope_scaling 'yarn' needs original_max_position_embeddings or max_position_embeddings")),
+                OriginalMaxPositions: scaling.TryGetProperty("original_max_position_embeddings", out _) ? Whole("original_max_position_embeddings")
+                    : maxPositions ?? throw new PlanException($"{source}: rope_scaling 'yarn' needs original_max_position_embeddings or max_position_embeddings"),
                 BetaFast: Number("beta_fast", 32), BetaSlow: Number("beta_slow", 1),
                 AttentionFactorOverride: scaling.TryGetProperty("attention_factor", out var af) && af.ValueKind == JsonValueKind.Number ? af.GetDouble() : null),
             _ => new RopeScaling(type, Number("factor", null), Number("low_freq_factor", null), Number("high_freq_factor", null),
-                (int)Number("original_max_position_embeddings", null)),
+                Whole("original_max_position_embeddings")),
         };
     }
 

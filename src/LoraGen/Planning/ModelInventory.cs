@@ -20,15 +20,28 @@ public sealed record LinearShape(string Path, long In, long Out, bool HasBias, b
     /// How many instances a target name selects, peft's way (exact path or dotted suffix): all of them, or one when
     /// the name reaches the <c>{i}</c> segment with an index (<c>model.layers.3.self_attn.q_proj</c>), or none.
     /// </summary>
-    public int InstancesMatching(string name)
+    public int InstancesMatching(string name) => PinnedIndex(name) switch
     {
-        if (!ModulePath.Matches(Path, name)) return 0;
+        null => ModulePath.Matches(Path, name) ? Instances : 0,
+        -1 => 0,
+        _ => 1,
+    };
+
+    /// <summary>
+    /// The one instance index a matching name pins (<c>model.layers.3.self_attn.q_proj</c> → 3); null when the name
+    /// selects every instance (or none); -1 when it names an index this model does not have (or writes it as peft
+    /// never would, e.g. 03).
+    /// </summary>
+    public int? PinnedIndex(string name)
+    {
+        if (!ModulePath.Matches(Path, name)) return null;
         var pathSegments = Path.Split('.');
         var nameSegments = name.Split('.');
         int index = Array.IndexOf(pathSegments, ModulePath.IndexSegment), offset = pathSegments.Length - nameSegments.Length;
-        if (index < offset) return Instances;                                        // the name stops below the index
-        return int.TryParse(nameSegments[index - offset], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int i) && i < Instances
-            ? 1 : nameSegments[index - offset] == ModulePath.IndexSegment ? Instances : 0;
+        if (index < offset || nameSegments[index - offset] == ModulePath.IndexSegment) return null;   // every instance
+        string segment = nameSegments[index - offset];
+        return int.TryParse(segment, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int i)
+               && i < Instances && segment == i.ToString(System.Globalization.CultureInfo.InvariantCulture) ? i : -1;
     }
 }
 

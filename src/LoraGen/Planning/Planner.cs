@@ -81,8 +81,8 @@ public static class Planner
                     throw new PlanException($"targets: '{name}' matches no Linear module of this model (modules: {known})");
             // An instance counts once however many names select it: all of them if any name does, else the single indices named.
             chosen = inventory.Linears
-                .Select(l => (l, names.Any(n => l.InstancesMatching(n) == l.Instances) ? l.Instances
-                    : Math.Min(l.Instances, names.Where(n => l.InstancesMatching(n) == 1).Distinct().Count())))
+                .Select(l => (l, names.Any(n => l.PinnedIndex(n) is null && l.InstancesMatching(n) > 0) ? l.Instances
+                    : names.Select(l.PinnedIndex).Where(i => i >= 0).Distinct().Count()))
                 .Where(t => t.Item2 > 0).ToList();
         }
         var tooSmall = chosen.Select(t => t.Shape).FirstOrDefault(l => request.Rank > Math.Min(l.In, l.Out));

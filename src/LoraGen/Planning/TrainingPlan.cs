@@ -19,9 +19,10 @@ public sealed record ModuleBreakdown(string Pattern, int Instances, long InFeatu
 /// <param name="Logits">The output distribution kept for the loss: tokens × vocabulary.</param>
 public sealed record MemoryBreakdown(long Weights, long Gradients, long OptimizerStates, long Activations, long ActivationsCheckpointed, long Logits)
 {
-    public long Total => Weights + Gradients + OptimizerStates + Activations + Logits;
+    /// <summary>Throws <see cref="OverflowException"/> past 2⁶³ (the planner turns it into a <see cref="PlanException"/>).</summary>
+    public long Total => checked(Weights + Gradients + OptimizerStates + Activations + Logits);
 
-    public long TotalCheckpointed => Weights + Gradients + OptimizerStates + ActivationsCheckpointed + Logits;
+    public long TotalCheckpointed => checked(Weights + Gradients + OptimizerStates + ActivationsCheckpointed + Logits);
 }
 
 /// <summary>The planner's answer.</summary>

@@ -185,8 +185,13 @@ public sealed class HfLoadingTests : IDisposable
             {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
              "num_key_value_heads": 2, "vocab_size": 60, "rope_theta": 10000, "rms_norm_eps": 1e-5}
             """);
-        using var reloaded = HfModels.Load(_folder.FullName);
-        using var actual = reloaded.forward(ids);
-        TensorAssert.Close(expected, actual, 1e-5);
+        using (var reloaded = HfModels.Load(_folder.FullName))
+        using (var actual = reloaded.forward(ids))
+            TensorAssert.Close(expected, actual, 1e-5);
+
+        // A single-file export into the same folder removes the shards and the index, which would otherwise win.
+        HfModels.Export(model, Path.Combine(_folder.FullName, "model.safetensors"), ScalarType.Float32);
+        Assert.Empty(Directory.GetFiles(_folder.FullName, "model-*-of-*.safetensors"));
+        Assert.False(File.Exists(Path.Combine(_folder.FullName, "model.safetensors.index.json")));
     }
 }

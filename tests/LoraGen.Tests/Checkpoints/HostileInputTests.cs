@@ -256,4 +256,61 @@ public sealed class HostileInputTests : IDisposable
         Assert.True(exit == 0, error);
         Assert.Contains("1 tensors, 24 bytes", output);
     }
+
+    public static TheoryData<string, string> ConfigCases() => new()
+    {
+        { """{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 50, "rope_theta": 1e400}""",
+          "field 'rope_theta' must be a positive finite number; got 1e400" },
+        { """{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 65536, "num_key_value_heads": 1, "head_dim": 65536, "vocab_size": 50}""",
+          "the sizes are too large to mean anything" },
+        { """{"model_type": "gpt2", "n_embd": 1000000000, "n_layer": 2, "n_head": 4, "vocab_size": 50, "n_positions": 16}""",
+          "the sizes are too large to mean anything" },
+        { """{"model_type": "mistral", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 50, "max_position_embeddings": 0, "rope_scaling": {"type": "dynamic", "factor": 2}}""",
+          "field 'max_position_embeddings' must be a positive whole number; got 0" },
+    };
+
+    [Theory]
+    [MemberData(nameof(ConfigCases))]
+    public void Absurd_config_numbers_are_refused_by_field_not_crashed_on(string json, string message)
+    {
+        string path = PathOf("absurd.json");
+        File.WriteAllText(path, json);
+        var (exit, _, error) = Bounded.Run(() => CliRunner.Run("plan", "--config", path, "--method", "full"));
+        Assert.Equal(2, exit);
+        Assert.Contains($"{path}: {message}", error);
+    }
+
+    [Theory]
+    [InlineData("target_modules", "\"q_proj(\"", "field 'target_modules' is not a valid regular expression: q_proj(")]
+    [InlineData("rank_pattern", "{\"q[\": 4}", "pattern key 'q[' (rank_pattern or alpha_pattern) is not a valid regular expression")]
+    public void A_malformed_regular_expression_in_an_adapter_config_is_named(string field, string value, string message)
+    {
+        string directory = PathOf("bad-regex-" + field);
+        var config = Adapters.PeftFixture.Config((field, System.Text.Json.Nodes.JsonNode.Parse(value)));
+        using var a = zeros(8, 32);
+        Adapters.PeftFixture.Write(directory, config, [("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", a)]);
+        var error = Bounded.Throws<CheckpointException>(() => AdapterConfigFile.Read(Path.Combine(directory, "adapter_config.json")));
+        Assert.Contains(message, error.Message);
+    }
+
+    [Fact]
+    public void Inspect_names_an_adapter_tensor_outside_peft_prefix()
+    {
+        string directory = PathOf("no-prefix");
+        using var a = zeros(8, 32);
+        Adapters.PeftFixture.Write(directory, Adapters.PeftFixture.Config(), [("a.lora_A.weight", a)]);
+        var (exit, _, error) = CliRunner.Run("inspect", directory);
+        Assert.Equal(2, exit);
+        Assert.Contains("tensor 'a.lora_A.weight': is not under peft's 'base_model.model.' prefix", error);
+    }
+
+    [Fact]
+    public void A_failure_inside_an_adapter_save_names_the_target_not_the_staging_folder()
+    {
+        string target = PathOf("adapter");
+        var error = Bounded.Throws<CheckpointException>(() => AtomicFolder.Write(target, folder =>
+            throw CheckpointException.For(Path.Combine(folder, "adapter_model.safetensors"), "cannot be written (no space left on the device)")));
+        Assert.Equal($"{Path.Combine(target, "adapter_model.safetensors")}: cannot be written (no space left on the device)", error.Message);
+        Assert.Empty(AtomicFolder.Leftovers(_folder.FullName, "adapter"));
+    }
 }

@@ -101,4 +101,14 @@ public class PlannerCountTests
         using var quantized = LoraGen.Quantization.QuantizedWeight.Quantize(weight);
         Assert.Equal(quantized.StorageBytes, Planner.QuantizedBytes(1024L * 4096));   // what is really allocated
     }
+
+    [Fact]
+    public void Two_names_for_the_same_layer_count_it_once_and_an_index_peft_would_not_match_counts_nothing()
+    {
+        var config = ModelPresets.Get("llama-3-8b");
+        var once = Planner.Plan(new PlanRequest(config, TrainingMethod.Lora, 16, 32, ["layers.0.self_attn.q_proj", "model.layers.0.self_attn.q_proj"]));
+        Assert.Equal(16L * (4096 + 4096), once.Parameters.Trainable);
+        var error = Assert.Throws<PlanException>(() => Planner.Plan(new PlanRequest(config, TrainingMethod.Lora, 16, 32, ["layers.03.self_attn.q_proj"])));
+        Assert.Contains("'layers.03.self_attn.q_proj' matches no Linear module", error.Message);
+    }
 }
