@@ -10,17 +10,13 @@ namespace LoraGen.Tests.Adapters;
 /// A save killed at any moment (SIGKILL of a child process that saves in a loop) leaves a folder whose config
 /// and weights come from the same save, and the next save removes what the killed one left behind.
 /// </summary>
-public sealed class AtomicSaveTests(ITestOutputHelper output) : IDisposable
+public sealed class AtomicSaveTests(ITestOutputHelper output) : TemporaryFolder("loragen-atomic-save-")
 {
-    private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("loragen-atomic-save-");
-
-    public void Dispose() => _folder.Delete(recursive: true);
-
-    [SkippableFact]
+        [SkippableFact]
     public void A_save_killed_at_random_points_always_leaves_a_consistent_folder_and_no_leftovers_after_the_next_save()
     {
         Skip.IfNot(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "kills with SIGKILL");
-        string adapter = Path.Combine(_folder.FullName, "adapter");
+        string adapter = Path.Combine(Folder.FullName, "adapter");
         var random = new Random(5);
         int insideSave = 0;
         for (int round = 0; round < 20; round++)
@@ -32,7 +28,7 @@ public sealed class AtomicSaveTests(ITestOutputHelper output) : IDisposable
             Thread.Sleep(random.Next(20, 400));
             child.Kill();                                          // SIGKILL: no cleanup runs
             Assert.True(child.WaitForExit(30_000), "the child did not die");
-            if (AtomicFolder.Leftovers(_folder.FullName, "adapter").Any()) insideSave++;      // killed between staging and swap
+            if (AtomicFolder.Leftovers(Folder.FullName, "adapter").Any()) insideSave++;      // killed between staging and swap
             if (Directory.Exists(adapter)) AssertOneSave(adapter);
         }
         output.WriteLine($"20 kills, {insideSave} of them inside a save (a staging folder was left behind)");
@@ -41,8 +37,8 @@ public sealed class AtomicSaveTests(ITestOutputHelper output) : IDisposable
         using var model = TestHostModels.Large();
         model.ApplyLora(new PeftLoraConfig { R = 4, LoraAlpha = 8, TargetModules = ModuleSelector.Names("q_proj") });
         PeftAdapter.Save(model, adapter);
-        Assert.Empty(AtomicFolder.Leftovers(_folder.FullName, "adapter"));
-        Assert.Equal(["adapter"], Directory.EnumerateFileSystemEntries(_folder.FullName).Select(Path.GetFileName));
+        Assert.Empty(AtomicFolder.Leftovers(Folder.FullName, "adapter"));
+        Assert.Equal(["adapter"], Directory.EnumerateFileSystemEntries(Folder.FullName).Select(Path.GetFileName));
         Assert.Equal([PeftAdapter.ConfigFile, PeftAdapter.WeightsFile], Directory.EnumerateFiles(adapter).Select(Path.GetFileName).Order());
     }
 

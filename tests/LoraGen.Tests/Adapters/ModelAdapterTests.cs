@@ -43,13 +43,9 @@ public sealed partial class RuntimeBlock : Module<Tensor, Tensor>
     }
 }
 
-public sealed class ModelAdapterTests : IDisposable
+public sealed class ModelAdapterTests() : TemporaryFolder("loragen-model-adapters-")
 {
-    private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("loragen-model-adapters-");
-
-    public void Dispose() => _folder.Delete(recursive: true);
-
-    /// <summary>Every parameter name in order, and the parameter count, as one comparable value.</summary>
+        /// <summary>Every parameter name in order, and the parameter count, as one comparable value.</summary>
     private static (string Names, long Count) Shape(Module model) =>
         (string.Join(",", model.named_parameters().Select(p => p.name)), model.parameters().Sum(p => p.numel()));
 
@@ -171,7 +167,7 @@ public sealed class ModelAdapterTests : IDisposable
         model.eval();
         using var ids = PeftFixture.Ids(50);
         using var expected = model.forward(ids);
-        string adapter = Path.Combine(_folder.FullName, "adapter"), logits = Path.Combine(_folder.FullName, "logits.safetensors");
+        string adapter = Path.Combine(Folder.FullName, "adapter"), logits = Path.Combine(Folder.FullName, "logits.safetensors");
         PeftAdapter.Save(model, adapter, baseModel: "tiny");
 
         var (exit, output) = TestHost.Run(TimeSpan.FromSeconds(60), "logits", adapter, logits);

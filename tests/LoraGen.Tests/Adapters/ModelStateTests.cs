@@ -7,13 +7,9 @@ using static TorchSharp.torch;
 namespace LoraGen.Tests.Adapters;
 
 /// <summary>State that must stay consistent across switching, merging, deleting, moving and saving.</summary>
-public sealed class ModelStateTests : IDisposable
+public sealed class ModelStateTests() : TemporaryFolder("loragen-model-state-")
 {
-    private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("loragen-model-state-");
-
-    public void Dispose() => _folder.Delete(recursive: true);
-
-    [Fact]
+        [Fact]
     public void Choosing_another_adapter_on_a_merged_model_unmerges_first_so_only_the_chosen_one_computes()
     {
         using var model = RuntimeModels.Classifier(31);
@@ -143,9 +139,9 @@ public sealed class ModelStateTests : IDisposable
         using (no_grad()) model.named_parameters().First(p => p.name == "score.bias").parameter.add_(0.5);
         using var x = RuntimeModels.Probe(32);
         using var expected = model.forward(x);
-        PeftAdapter.Save(model, _folder.FullName);
+        PeftAdapter.Save(model, Folder.FullName);
         using var fresh = RuntimeModels.Classifier(31);
-        PeftAdapter.Load(fresh, _folder.FullName);
+        PeftAdapter.Load(fresh, Folder.FullName);
         using var actual = fresh.forward(x);
         TensorAssert.BitwiseEqual(expected, actual);
     }
@@ -155,7 +151,7 @@ public sealed class ModelStateTests : IDisposable
     {
         using var model = RuntimeModels.Classifier(31);
         model.ApplyLora(new PeftLoraConfig { TargetModules = ModuleSelector.Names("fc") });
-        string folder = Path.Combine(_folder.FullName, "adapter");
+        string folder = Path.Combine(Folder.FullName, "adapter");
         Directory.CreateDirectory(Path.Combine(folder, "other_adapter"));
         File.WriteAllText(Path.Combine(folder, "README.md"), "model card");
         File.WriteAllText(Path.Combine(folder, "other_adapter", "adapter_config.json"), "{}");

@@ -11,13 +11,9 @@ namespace LoraGen.Tests.Adapters;
 /// peft adapters written by the test from peft's layout load through their own configuration, and the logits
 /// equal the base model with W + s·B·A (DoRA: m ⊙ (W + s·B·A)/‖·‖) merged densely by the test.
 /// </summary>
-public sealed class PeftLoadTests : IDisposable
+public sealed class PeftLoadTests() : TemporaryFolder("loragen-peft-load-")
 {
-    private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("loragen-peft-load-");
-
-    public void Dispose() => _folder.Delete(recursive: true);
-
-    private string Dir => _folder.FullName;
+        private string Dir => Folder.FullName;
 
     private static string[] LlamaPaths(params string[] leaves) =>
         Enumerable.Range(0, 2).SelectMany(i => leaves.Select(leaf => $"model.layers.{i}.{(leaf.EndsWith("_proj") && leaf is "gate_proj" or "up_proj" or "down_proj" ? "mlp" : "self_attn")}.{leaf}")).ToArray();

@@ -10,13 +10,9 @@ namespace LoraGen.Tests.Adapters;
 /// tensor at fault, and a model left exactly as it was. Each case is made by the test and runs under a timeout.
 /// </summary>
 [Collection(nameof(ConsoleOutput))]
-public sealed class PeftRefusalTests : IDisposable
+public sealed class PeftRefusalTests() : TemporaryFolder("loragen-peft-refuse-")
 {
-    private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("loragen-peft-refuse-");
-
-    public void Dispose() => _folder.Delete(recursive: true);
-
-    private static readonly string[] Paths = ["model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj", "model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj"];
+        private static readonly string[] Paths = ["model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj", "model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj"];
 
     /// <summary>A good q/v adapter at r = 8, which each case then spoils.</summary>
     private static List<(string Key, Tensor Value)> Tensors(int r = 8, string prefix = "base_model.model.")
@@ -90,12 +86,12 @@ public sealed class PeftRefusalTests : IDisposable
     [MemberData(nameof(Cases))]
     public void A_bad_adapter_is_refused_by_name_and_the_model_is_unchanged(string name, string message)
     {
-        string directory = Path.Combine(_folder.FullName, name);
+        string directory = Path.Combine(Folder.FullName, name);
         bool preload = WriteCase(name, directory);
         using var model = PeftFixture.BuildLlama();
         if (preload)
         {
-            string good = Path.Combine(_folder.FullName, name + "-good");
+            string good = Path.Combine(Folder.FullName, name + "-good");
             PeftFixture.Write(good, PeftFixture.Config(), Tensors());
             PeftAdapter.Load(model, good);
         }
@@ -119,7 +115,7 @@ public sealed class PeftRefusalTests : IDisposable
     [InlineData("rank_differs", "has rank 8 ([8, 32]) but adapter_config.json gives 'model.layers.0.self_attn.q_proj' r=4")]
     public void Inspect_reports_a_bad_adapter_with_exit_code_2(string name, string message)
     {
-        string directory = Path.Combine(_folder.FullName, name);
+        string directory = Path.Combine(Folder.FullName, name);
         WriteCase(name, directory);
         var (exit, output, error) = Bounded.Run(() => CliRunner.Run("inspect", directory));
         Assert.Equal(2, exit);

@@ -5,13 +5,9 @@ namespace LoraGen.Tests.Checkpoints;
 
 /// <summary>FP8 checkpoints (F8_E4M3, F8_E5M2): decoded by the OCP FP8 spec's published values, listed and upcast on read.</summary>
 [Collection(nameof(ConsoleOutput))]
-public sealed class Fp8Tests : IDisposable
+public sealed class Fp8Tests() : TemporaryFolder("loragen-fp8-")
 {
-    private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("loragen-fp8-");
-
-    public void Dispose() => _folder.Delete(recursive: true);
-
-    [Theory]
+        [Theory]
     [InlineData(0x00, 0.0)]
     [InlineData(0x38, 1.0)]
     [InlineData(0xB8, -1.0)]
@@ -42,7 +38,7 @@ public sealed class Fp8Tests : IDisposable
     [Fact]
     public void An_FP8_tensor_is_listed_by_inspect_and_read_as_fp32()
     {
-        string path = Path.Combine(_folder.FullName, "fp8.safetensors");
+        string path = Path.Combine(Folder.FullName, "fp8.safetensors");
         var header = """{"w": {"dtype": "F8_E4M3", "shape": [2, 2], "data_offsets": [0, 4]}}""";
         File.WriteAllBytes(path, SafetensorsTests.Craft(header, [0x38, 0xB8, 0x7E, 0x01]));
         using (var file = SafetensorsFile.Open(path))

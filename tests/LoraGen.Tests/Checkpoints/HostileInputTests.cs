@@ -15,13 +15,9 @@ namespace LoraGen.Tests.Checkpoints;
 /// FIFO, no out-of-memory on /dev/zero, no stack trace, no SIGBUS, no wrong figure.
 /// </summary>
 [Collection(nameof(ConsoleOutput))]
-public sealed class HostileInputTests : IDisposable
+public sealed class HostileInputTests() : TemporaryFolder("loragen-hostile-")
 {
-    private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("loragen-hostile-");
-
-    public void Dispose() => _folder.Delete(recursive: true);
-
-    private string PathOf(string name) => Path.Combine(_folder.FullName, name);
+        private string PathOf(string name) => Path.Combine(Folder.FullName, name);
 
     /// <summary>Makes <paramref name="path"/> into the hostile thing <paramref name="kind"/> names; returns what the message must say.</summary>
     private static string Make(string path, string kind, long sizeLimit = InputFile.JsonLimit)
@@ -311,6 +307,6 @@ public sealed class HostileInputTests : IDisposable
         var error = Bounded.Throws<CheckpointException>(() => AtomicFolder.Write(target, folder =>
             throw CheckpointException.For(Path.Combine(folder, "adapter_model.safetensors"), "cannot be written (no space left on the device)")));
         Assert.Equal($"{Path.Combine(target, "adapter_model.safetensors")}: cannot be written (no space left on the device)", error.Message);
-        Assert.Empty(AtomicFolder.Leftovers(_folder.FullName, "adapter"));
+        Assert.Empty(AtomicFolder.Leftovers(Folder.FullName, "adapter"));
     }
 }

@@ -4,17 +4,13 @@ using static TorchSharp.torch;
 namespace LoraGen.Tests.Checkpoints;
 
 /// <summary>Tensors past 2 GiB (a 128k-vocabulary embedding in fp32): read in chunks, from a sparse file that costs no disk.</summary>
-public sealed class LargeTensorTests : IDisposable
+public sealed class LargeTensorTests() : TemporaryFolder("loragen-large-")
 {
-    private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("loragen-large-");
-
-    public void Dispose() => _folder.Delete(recursive: true);
-
-    [Fact]
+        [Fact]
     public void A_tensor_larger_than_2_GiB_is_read_whole()
     {
         long count = (1L << 31) + 64;                                           // bytes of one U8 tensor
-        string path = Path.Combine(_folder.FullName, "large.safetensors");
+        string path = Path.Combine(Folder.FullName, "large.safetensors");
         var header = System.Text.Encoding.UTF8.GetBytes("{\"w\": {\"dtype\": \"U8\", \"shape\": [" + count + "], \"data_offsets\": [0, " + count + "]}}");
         using (var stream = new FileStream(path, FileMode.CreateNew))
         {
