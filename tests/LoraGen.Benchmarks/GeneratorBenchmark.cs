@@ -69,7 +69,7 @@ internal static class GeneratorBenchmark
     }
 
     /// <summary>
-    /// The floor: the same two ForAttributeWithMetadataName registrations (classes and fields), whose
+    /// The floor: the same three ForAttributeWithMetadataName registrations (classes, fields, [LoraModel] classes), whose
     /// transforms only read the target's name, and one small output. What any generator of this attribute pays.
     /// </summary>
     private sealed class AttributeNamesGenerator : IIncrementalGenerator
@@ -82,8 +82,11 @@ internal static class GeneratorBenchmark
             var fields = context.SyntaxProvider.ForAttributeWithMetadataName("LoraGen.LoraTargetAttribute",
                 static (node, _) => node is Microsoft.CodeAnalysis.CSharp.Syntax.VariableDeclaratorSyntax,
                 static (ctx, _) => ctx.TargetSymbol.Name);
-            context.RegisterSourceOutput(classes.Collect().Combine(fields.Collect()),
-                static (spc, all) => spc.AddSource("Names.g.cs", $"// {all.Left.Length} classes, {all.Right.Length} fields"));
+            var models = context.SyntaxProvider.ForAttributeWithMetadataName("LoraGen.LoraModelAttribute",
+                static (node, _) => node is Microsoft.CodeAnalysis.CSharp.Syntax.ClassDeclarationSyntax,
+                static (ctx, _) => ctx.TargetSymbol.Name);
+            context.RegisterSourceOutput(classes.Collect().Combine(fields.Collect()).Combine(models.Collect()),
+                static (spc, all) => spc.AddSource("Names.g.cs", $"// {all.Left.Left.Length} classes, {all.Left.Right.Length} fields, {all.Right.Length} models"));
         }
     }
 
