@@ -56,7 +56,7 @@ internal static class ModelParser
 
         var tree = new ModelTree(new SemanticModels(compilation), known, ct).Build(root);
         var placed = new List<PlacedLayer>();
-        Place(tree, "", placed);
+        Place(tree, "", placed, new HashSet<ModuleNode>());
 
         var fieldSettings = new Dictionary<IFieldSymbol, TargetSettings?>(SymbolEqualityComparer.Default);
         foreach (var layer in placed.Select(p => p.Layer).Distinct())
@@ -99,8 +99,9 @@ internal static class ModelParser
     }
 
     /// <summary>Every layer field below <paramref name="node"/> with its module path; <c>{i}</c> for list indices.</summary>
-    private static void Place(ModuleNode node, string prefix, List<PlacedLayer> placed)
+    private static void Place(ModuleNode node, string prefix, List<PlacedLayer> placed, HashSet<ModuleNode> onPath)
     {
+        if (!onPath.Add(node)) return;                   // a cycle of classes: paths through it are unbounded
         // In declaration order, as TorchSharp registers the fields and names the parameters.
         var members = node.Layers.Select(l => (l.Symbol, Layer: (LayerField?)l, Child: (ChildField?)null))
             .Concat(node.Children.Select(c => (c.Symbol, Layer: (LayerField?)null, Child: (ChildField?)c)))
@@ -108,8 +109,9 @@ internal static class ModelParser
         foreach (var (_, layer, child) in members)
         {
             if (layer is not null) placed.Add(new PlacedLayer(prefix + layer.RegisteredName, node, layer));
-            else Place(child!.Node, prefix + child.RegisteredName + (child.IsList ? "." + ModulePath.IndexSegment + "." : "."), placed);
+            else Place(child!.Node, prefix + child.RegisteredName + (child.IsList ? "." + ModulePath.IndexSegment + "." : "."), placed, onPath);
         }
+        onPath.Remove(node);
     }
 
     /// <summary>Names (peft's matching) or, for AllLinear, exact path patterns; LORA008 for names that match nothing.</summary>

@@ -90,8 +90,11 @@ internal sealed class ModelTree(SemanticModels models, KnownTypes known, Cancell
             }
             var element = known.ModuleListElement(field.Type);
             var childType = (element ?? field.Type) as INamedTypeSymbol;
-            if (childType is null || !known.IsSourceModuleClass(childType) || onPath.Contains(childType)) continue;
-            node.Children.Add(new ChildField(field, name, IsList: element is not null, Visit(childType, onPath)));
+            if (childType is null || !known.IsSourceModuleClass(childType)) continue;
+            // A class already on the path (A holds a B that may hold an A) is linked, not walked again: the generated
+            // code then follows the objects at run time, down to the first null.
+            var child = onPath.Contains(childType) ? _nodes[childType] : Visit(childType, onPath);
+            node.Children.Add(new ChildField(field, name, IsList: element is not null, child));
         }
 
         if (type.BaseType is { } baseType && known.IsSourceModuleClass(baseType)

@@ -41,8 +41,64 @@ public sealed partial class OddBlock : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) => fc.forward(x);
 }
 
+// Two module classes that may hold each other through nullable fields: the compile-time walk stops at the cycle,
+// the run-time walk at the first null.
+[LoraModel]
+public sealed partial class CycleA : Module<Tensor, Tensor>
+{
+    private Module<Tensor, Tensor> fc = Linear(8, 8);
+    private CycleB? next;
+
+    public CycleA(CycleB? next) : base(nameof(CycleA))
+    {
+        this.next = next;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        var y = fc.forward(x);
+        if (next is null) return y;
+        using (y) return next.forward(y);
+    }
+}
+
+public sealed partial class CycleB : Module<Tensor, Tensor>
+{
+    private Module<Tensor, Tensor> fc = Linear(8, 8);
+    private CycleA? back;
+
+    public CycleB(CycleA? back) : base(nameof(CycleB))
+    {
+        this.back = back;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        var y = fc.forward(x);
+        if (back is null) return y;
+        using (y) return back.forward(y);
+    }
+}
+
 public class OddModelTests
 {
+    [Fact]
+    public void Module_classes_that_refer_to_each_other_through_nullable_fields_adapt_down_to_the_first_null()
+    {
+        manual_seed(91);
+        using var model = new CycleA(new CycleB(new CycleA(null)));
+        var layers = model.ApplyLora(new LoraGen.Adapters.PeftLoraConfig { TargetModules = LoraGen.Adapters.ModuleSelector.Names("fc") });
+        Assert.Equal(["fc", "next.fc", "next.back.fc"], layers.Select(l => l.GetName()));
+        foreach (var layer in layers) Layers.LayerFactory.Randomize(layer);
+        using var x = randn(2, 8);
+        using var unmerged = model.forward(x);
+        model.MergeAndUnload();
+        using var merged = model.forward(x);
+        TensorAssert.Close(unmerged, merged, 1e-5);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
