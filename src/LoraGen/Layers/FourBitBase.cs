@@ -10,8 +10,6 @@ namespace LoraGen.Layers;
 /// </summary>
 public sealed class FourBitBase : FrozenBase
 {
-    private QuantizedWeight? _preMerge;
-
     internal FourBitBase(FourBitLinear layer) => Layer = layer;
 
     public FourBitLinear Layer { get; }
@@ -38,30 +36,30 @@ public sealed class FourBitBase : FrozenBase
         var next = QuantizedWeight.Quantize(dense, current.Type, current.BlockSize, current.DoubleQuantized, Layer.GetName());
         var error = next.ErrorAgainst(dense);
         var previous = Layer.Swap(next);
-        if (_preMerge is null) _preMerge = previous;             // the codes unmerge restores
+        if (Layer.KeptWeight is null) Layer.KeptWeight = previous;     // the codes unmerge restores
         else previous.Dispose();                                 // an intermediate merge: nothing to keep
         return error;
     }
 
     internal override bool TryRestorePreMerge()
     {
-        if (_preMerge is null) return false;
-        Layer.Swap(_preMerge).Dispose();
-        _preMerge = null;
+        if (Layer.KeptWeight is null) return false;
+        Layer.Swap(Layer.KeptWeight).Dispose();
+        Layer.KeptWeight = null;
         return true;
     }
 
     internal override IDisposable? ShowPreMerge()
     {
-        if (_preMerge is null) return null;
-        var merged = Layer.Swap(_preMerge);
-        return new SwapBack(this, merged);
+        if (Layer.KeptWeight is not { } preMerge) return null;
+        Layer.KeptWeight = null;                                 // shown now: the layer holds it as its weight
+        return new SwapBack(this, Layer.Swap(preMerge));
     }
 
     internal override void ReleaseKeptState()
     {
-        _preMerge?.Dispose();
-        _preMerge = null;
+        Layer.KeptWeight?.Dispose();
+        Layer.KeptWeight = null;
     }
 
     private sealed class SwapBack(FourBitBase owner, QuantizedWeight merged) : IDisposable
@@ -71,7 +69,7 @@ public sealed class FourBitBase : FrozenBase
         public void Dispose()
         {
             if (_merged is null) return;
-            owner._preMerge = owner.Layer.Swap(_merged);
+            owner.Layer.KeptWeight = owner.Layer.Swap(_merged);
             _merged = null;
         }
     }

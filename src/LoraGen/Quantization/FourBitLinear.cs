@@ -51,6 +51,12 @@ public sealed class FourBitLinear : nn.Module<Tensor, Tensor>
 
     public QuantizedWeight Weight => _weight;
 
+    /// <summary>
+    /// A weight kept beside the stored one (a merged layer keeps its pre-merge codes, 4 bits a weight, to restore them
+    /// on unmerge); owned by this layer, moved with it by Module.to() and disposed with it.
+    /// </summary>
+    internal QuantizedWeight? KeptWeight { get; set; }
+
     public Parameter? Bias => _bias;
 
     /// <summary>The dense weight (out, in), a new tensor.</summary>
@@ -98,7 +104,14 @@ public sealed class FourBitLinear : nn.Module<Tensor, Tensor>
     protected override void _toEpilog(ScalarType? dtype, Device? device, bool non_blocking)
     {
         if (device is not null && (device.type != _weight.Packed.device.type || device.index != _weight.Packed.device.index))
+        {
             Swap(_weight.To(device)).Dispose();
+            if (KeptWeight is { } kept)
+            {
+                KeptWeight = kept.To(device);
+                kept.Dispose();
+            }
+        }
         if (dtype is ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64) DType = dtype.Value;
         if (_bias is null) return;
         using (no_grad())
@@ -114,7 +127,11 @@ public sealed class FourBitLinear : nn.Module<Tensor, Tensor>
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) _weight.Dispose();
+        if (disposing)
+        {
+            _weight.Dispose();
+            KeptWeight?.Dispose();
+        }
         base.Dispose(disposing);
     }
 

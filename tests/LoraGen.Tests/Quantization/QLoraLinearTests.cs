@@ -162,6 +162,21 @@ public class QLoraLinearTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_merged_4bit_layer_changed_with_Module_to_still_unmerges_to_its_original_codes()
+    {
+        var (qlora, _) = Pair();
+        using (qlora)
+        {
+            var original = Codes(qlora);
+            qlora.Merge();
+            qlora.to(ScalarType.Float64);                                          // the kept codes travel with the layer
+            Assert.Equal(ScalarType.Float64, qlora.Base.DType);
+            qlora.Unmerge();
+            AssertSameCodes(original, qlora);
+        }
+    }
+
+    [Fact]
     public void Disabling_a_merged_4bit_layer_computes_the_base_and_leaves_the_merged_codes_as_they_were()
     {
         var (qlora, _) = Pair();
