@@ -29,18 +29,21 @@ public static class MergedExport
             throw CheckpointException.For(path, $"adapters are not merged in {string.Join(", ", unmerged.Take(3))}{(unmerged.Length > 3 ? " and more" : "")}; call MergeLora first");
 
         using var scope = NewDisposeScope();
+        // Views only (detached, transposed where the layout asks): the writer converts one tensor at a time.
         var tensors = model.named_parameters()
             .Where(p => !p.name.Contains(".lora_", StringComparison.Ordinal))
             .Select(p => p.name.Replace(".base_layer.", ".", StringComparison.Ordinal) is var name && storedTransposed?.Invoke(name) == true
-                ? (name, p.parameter.detach().to(dtype).t().contiguous())
-                : (name, p.parameter.detach().to(dtype)))
+                ? (name, p.parameter.detach().t())
+                : (name, p.parameter.detach()))
             .ToList();
         var metadata = new Dictionary<string, string> { ["format"] = "pt" };
-        var shards = Shard(tensors, maxShardBytes);
+        int elementSize = SafetensorsDType.TryParse(SafetensorsDType.NameOf(dtype) ?? "", out _, out int size) ? size
+            : throw CheckpointException.For(path, $"dtype {dtype} cannot be stored in safetensors");
+        var shards = Shard(tensors, maxShardBytes, elementSize);
         string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
         if (shards.Count == 1)
         {
-            SafetensorsWriter.Write(path, tensors, metadata);
+            SafetensorsWriter.Write(path, tensors, metadata, dtype);
             RemoveStale(folder, keep: [Path.GetFileName(path)]);                // an older sharded export would win over this file
             return;
         }
@@ -49,10 +52,10 @@ public static class MergedExport
         for (int i = 0; i < shards.Count; i++)
         {
             string name = $"model-{i + 1:D5}-of-{shards.Count:D5}.safetensors";
-            SafetensorsWriter.Write(Path.Combine(folder, name), shards[i], metadata);
+            SafetensorsWriter.Write(Path.Combine(folder, name), shards[i], metadata, dtype);
             foreach (var (tensorName, _) in shards[i]) weightMap[tensorName] = name;
         }
-        var index = new { metadata = new { total_size = tensors.Sum(t => t.Item2.NumberOfElements * t.Item2.ElementSize) }, weight_map = weightMap };
+        var index = new { metadata = new { total_size = tensors.Sum(t => t.Item2.NumberOfElements * elementSize) }, weight_map = weightMap };
         var json = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(index, new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
         AtomicFile.Write(Path.Combine(folder, ShardedCheckpoint.IndexFile), stream => stream.Write(json));   // last: it names the new set
         RemoveStale(folder, keep: [.. weightMap.Values.Distinct(), ShardedCheckpoint.IndexFile]);
@@ -69,13 +72,13 @@ public static class MergedExport
     }
 
     /// <summary>Tensors in order, a new shard whenever the next would pass the limit (a tensor above it gets a shard of its own).</summary>
-    private static List<List<(string, Tensor)>> Shard(List<(string Name, Tensor Tensor)> tensors, long maxShardBytes)
+    private static List<List<(string, Tensor)>> Shard(List<(string Name, Tensor Tensor)> tensors, long maxShardBytes, int elementSize)
     {
         var shards = new List<List<(string, Tensor)>> { new() };
         long size = 0;
         foreach (var (name, tensor) in tensors)
         {
-            long bytes = tensor.NumberOfElements * tensor.ElementSize;
+            long bytes = tensor.NumberOfElements * elementSize;                 // as written, in the export dtype
             if (size > 0 && size + bytes > maxShardBytes)
             {
                 shards.Add(new());

@@ -7,9 +7,11 @@ namespace LoraGen.Checkpoints;
 /// <summary>Writes safetensors files atomically (<see cref="AtomicFile"/>).</summary>
 public static class SafetensorsWriter
 {
-    /// <param name="tensors">Written in this order; names must be unique and non-empty.</param>
+    /// <param name="tensors">Written in this order; names must be unique and non-empty. Any layout (views are fine).</param>
     /// <param name="metadata">Optional <c>__metadata__</c> strings (peft writes <c>format: pt</c>).</param>
-    public static void Write(string path, IEnumerable<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    /// <param name="dtype">Writes every tensor converted to this dtype, one tensor at a time (no model-sized copy); null keeps each tensor's own.</param>
+    public static void Write(string path, IEnumerable<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null,
+        ScalarType? dtype = null)
     {
         var list = tensors.ToList();
         var names = new HashSet<string>();
@@ -17,7 +19,7 @@ public static class SafetensorsWriter
         {
             if (string.IsNullOrEmpty(name) || name == "__metadata__") throw CheckpointException.For(path, name, "is not a valid tensor name");
             if (!names.Add(name)) throw CheckpointException.For(path, name, "given twice");
-            if (SafetensorsDType.NameOf(tensor.dtype) is null) throw CheckpointException.For(path, name, $"has dtype {tensor.dtype}, which safetensors cannot store");
+            if (SafetensorsDType.NameOf(dtype ?? tensor.dtype) is null) throw CheckpointException.For(path, name, $"has dtype {dtype ?? tensor.dtype}, which safetensors cannot store");
         }
 
         var header = new Dictionary<string, object>();
@@ -25,10 +27,12 @@ public static class SafetensorsWriter
         long offset = 0;
         foreach (var (name, tensor) in list)
         {
-            long bytes = tensor.NumberOfElements * tensor.ElementSize;
+            var stored = dtype ?? tensor.dtype;
+            SafetensorsDType.TryParse(SafetensorsDType.NameOf(stored)!, out _, out int elementSize);
+            long bytes = tensor.NumberOfElements * elementSize;
             header[name] = new Dictionary<string, object>
             {
-                ["dtype"] = SafetensorsDType.NameOf(tensor.dtype)!,
+                ["dtype"] = SafetensorsDType.NameOf(stored)!,
                 ["shape"] = tensor.shape,
                 ["data_offsets"] = new[] { offset, offset + bytes },
             };
@@ -47,7 +51,7 @@ public static class SafetensorsWriter
             foreach (var (_, tensor) in list)
             {
                 using var perTensor = NewDisposeScope();                        // the CPU copy of one tensor at a time
-                var cpu = tensor.detach().cpu().contiguous();
+                var cpu = tensor.detach().to(dtype ?? tensor.dtype).cpu().contiguous();
                 using var flat = cpu.view(-1);                                   // written 1 GiB at a time: any size
                 long perChunk = (1L << 30) / Math.Max(1, cpu.ElementSize), count = flat.shape[0];
                 for (long first = 0; first < count; first += perChunk)

@@ -194,4 +194,20 @@ public sealed class HfLoadingTests : IDisposable
         Assert.Empty(Directory.GetFiles(_folder.FullName, "model-*-of-*.safetensors"));
         Assert.False(File.Exists(Path.Combine(_folder.FullName, "model.safetensors.index.json")));
     }
+
+    [Fact]
+    public void An_export_converts_each_tensor_to_the_chosen_dtype()
+    {
+        var config = new ModelConfig("gpt2", ModelFamily.Gpt2, 32, 128, 1, 4, 4, 50, true, 16);
+        manual_seed(108);
+        using var model = new LoraGen.Models.Gpt2.Gpt2LMHeadModel(config);
+        string path = Path.Combine(_folder.FullName, "model.safetensors");
+        HfModels.Export(model, path);                                                  // bf16 by default
+        using var file = SafetensorsFile.Open(path);
+        Assert.All(file.Entries, e => Assert.Equal("BF16", e.DType));
+        var fc = model.named_parameters().First(p => p.name == "transformer.h.0.mlp.c_fc.weight").parameter;   // (128, 32)
+        using var expected = fc.t().to(ScalarType.BFloat16);                           // stored (in, out), rounded once
+        using var stored = file.Read("transformer.h.0.mlp.c_fc.weight");
+        TensorAssert.BitwiseEqual(expected, stored);
+    }
 }
