@@ -45,16 +45,14 @@ internal static class InspectCommand
         {
             var part = entry.Name.EndsWith(".lora_A.weight", StringComparison.Ordinal) ? "lora_A" : entry.Name.EndsWith(".lora_B.weight", StringComparison.Ordinal) ? "lora_B" : null;
             if (part is null) continue;
-            const string prefix = "base_model.model.";
-            if (!entry.Name.StartsWith(prefix, StringComparison.Ordinal))
-                throw CheckpointException.For(file.Path, entry.Name, $"is not under peft's '{prefix}' prefix");
-            string path = entry.Name[prefix.Length..^(part.Length + ".weight".Length + 1)];
+            if (!entry.Name.StartsWith(PeftAdapter.KeyPrefix, StringComparison.Ordinal))
+                throw CheckpointException.For(file.Path, entry.Name, $"is not under peft's '{PeftAdapter.KeyPrefix}' prefix");
+            string path = entry.Name[PeftAdapter.KeyPrefix.Length..^(part.Length + ".weight".Length + 1)];
             int rank = config.LayerConfigFor(path).R;
             long actual = entry.Shape.Length == 2 ? (part == "lora_A" ? entry.Shape[0] : entry.Shape[1]) : -1;
             if (actual != rank)
                 throw CheckpointException.For(file.Path, entry.Name, $"has rank {actual} ([{string.Join(", ", entry.Shape)}]) but adapter_config.json gives '{path}' r={rank}");
-            if (entry.Type is not (TorchSharp.torch.ScalarType.Float16 or TorchSharp.torch.ScalarType.BFloat16 or TorchSharp.torch.ScalarType.Float32 or TorchSharp.torch.ScalarType.Float64))
-                throw CheckpointException.For(file.Path, entry.Name, $"has dtype {entry.DType}; adapter tensors must be floating point");
+            PeftAdapter.CheckDtype(file.Path, entry);
         }
     }
 

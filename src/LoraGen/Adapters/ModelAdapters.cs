@@ -69,6 +69,23 @@ public static class ModelAdapters
     public static IReadOnlyList<LoraLinear> Apply(nn.Module model, PeftLoraConfig config, string adapterName = "default") =>
         Apply(model, Plan(model, config, adapterName));
 
+    /// <summary>Refuses a name that is not an adapter of <paramref name="model"/>, listing the ones it has.</summary>
+    internal static void RequireKnown(nn.Module model, IEnumerable<string> adapterNames)
+    {
+        var known = AdapterNames(model);
+        foreach (var name in adapterNames)
+            if (!known.Contains(name))
+                throw new KeyNotFoundException($"{model.GetName()} has no adapter '{name}' (adapters: {string.Join(", ", known)}).");
+    }
+
+    /// <summary>Refuses a name a new adapter cannot take: malformed, or already used on <paramref name="model"/>.</summary>
+    internal static void RequireNewName(nn.Module model, string adapterName)
+    {
+        LoraLinear.CheckAdapterName(adapterName);
+        if (AdapterNames(model).Contains(adapterName))
+            throw new ArgumentException($"{model.GetName()} already has an adapter named '{adapterName}'; delete it first or choose another name.", nameof(adapterName));
+    }
+
     /// <summary>Where a run-time adapter goes, decided without changing the model.</summary>
     internal sealed record AdapterPlan(
         string AdapterName, PeftLoraConfig? Config, IReadOnlyList<(LoraSlot Slot, LoraConfig Settings)> Targets,
@@ -77,11 +94,9 @@ public static class ModelAdapters
     internal static AdapterPlan Plan(nn.Module model, PeftLoraConfig config, string adapterName)
     {
         ArgumentNullException.ThrowIfNull(config);
-        LoraLinear.CheckAdapterName(adapterName);
+        RequireNewName(model, adapterName);
         config.Validate();
         var slots = Slots(model);
-        if (AdapterNames(model).Contains(adapterName))
-            throw new ArgumentException($"{model.GetName()} already has an adapter named '{adapterName}'; delete it first or choose another name.", nameof(adapterName));
         var targets = new List<(LoraSlot, LoraConfig)>();
         foreach (var slot in slots)
         {
@@ -101,7 +116,6 @@ public static class ModelAdapters
 
     internal static IReadOnlyList<LoraLinear> Apply(nn.Module model, AdapterPlan plan)
     {
-        var slots = Slots(model);
         var before = ActiveAdapters(model);
         var adapted = Inject(plan.Targets, plan.AdapterName);
         var state = StateOf(model);
@@ -137,10 +151,7 @@ public static class ModelAdapters
     /// </summary>
     public static void SetActiveAdapters(nn.Module model, params string[] adapterNames)
     {
-        var known = AdapterNames(model);
-        foreach (var name in adapterNames)
-            if (!known.Contains(name))
-                throw new KeyNotFoundException($"{model.GetName()} has no adapter '{name}' (adapters: {string.Join(", ", known)}).");
+        RequireKnown(model, adapterNames);
         if (Layers(model).Any(layer => layer.IsMerged)) Unmerge(model);
         Activate(model, adapterNames);
     }
@@ -220,9 +231,7 @@ public static class ModelAdapters
     /// </summary>
     public static void DeleteAdapter(nn.Module model, string adapterName)
     {
-        var known = AdapterNames(model);
-        if (!known.Contains(adapterName))
-            throw new KeyNotFoundException($"{model.GetName()} has no adapter '{adapterName}' (adapters: {string.Join(", ", known)}).");
+        RequireKnown(model, [adapterName]);
         var merged = Layers(model).Where(l => l.MergedAdapters.Contains(adapterName)).Select(l => l.GetName()).ToArray();
         if (merged.Length > 0)
             throw new InvalidOperationException($"Cannot delete adapter '{adapterName}' while it is merged (in {string.Join(", ", merged.Take(3))}{(merged.Length > 3 ? ", ..." : "")}); unmerge first.");
@@ -319,7 +328,7 @@ public static class ModelAdapters
     public static int QuantizeBase(nn.Module model, QuantType type = QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true)
     {
         var saved = StateOf(model).Saved;
-        var slots = Slots(model).Where(slot => slot.Path != "lm_head" && !slot.Path.EndsWith(".lm_head", StringComparison.Ordinal) && !saved.Covers(slot.Path)).ToArray();
+        var slots = Slots(model).Where(slot => !ModuleSelector.IsOutputHead(slot.Path) && !saved.Covers(slot.Path)).ToArray();
         var blocked = slots.Select(s => s.Current).OfType<LoraLinear>().FirstOrDefault(l => l.IsMerged || l.AdaptersDisabled);
         if (blocked is not null)
             throw new InvalidOperationException($"LoraLinear '{blocked.GetName()}' is merged or has its adapters disabled; unmerge (or end DisableAdapters) before QuantizeBase.");

@@ -21,6 +21,9 @@ public abstract record ModuleSelector
     /// <summary>Every Linear layer but the output head (<c>lm_head</c>), as peft's "all-linear".</summary>
     public static ModuleSelector AllLinear { get; } = new AllLinearLayers();
 
+    /// <summary>The output head (<c>lm_head</c>, at the root or deeper), which all-linear and QLoRA's quantization leave alone.</summary>
+    internal static bool IsOutputHead(string path) => ModulePath.Matches(path, "lm_head");
+
     /// <summary>Whether the module at <paramref name="path"/> (a Linear when <paramref name="isLinear"/>) is named.</summary>
     public abstract bool Matches(string path, bool isLinear);
 
@@ -57,8 +60,7 @@ public abstract record ModuleSelector
 
     public sealed record AllLinearLayers : ModuleSelector
     {
-        public override bool Matches(string path, bool isLinear) =>
-            isLinear && path != "lm_head" && !path.EndsWith(".lm_head", StringComparison.Ordinal);
+        public override bool Matches(string path, bool isLinear) => isLinear && !IsOutputHead(path);
 
         public override object ToJsonValue() => "all-linear";
 

@@ -83,7 +83,7 @@ public sealed record PeftLoraConfig
         {
             try
             {
-                _ = new Regex($"^(.*\\.)?(?:{key})$", RegexOptions.CultureInvariant);
+                _ = new Regex(PatternFor(key), RegexOptions.CultureInvariant);
             }
             catch (ArgumentException)
             {
@@ -127,10 +127,13 @@ public sealed record PeftLoraConfig
     internal static T? PatternValue<T>(IReadOnlyDictionary<string, T> patterns, string path) where T : struct
     {
         foreach (var (key, value) in patterns)
-            if (Regex.IsMatch(path, $"^(.*\\.)?(?:{key})$", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)))
+            if (Regex.IsMatch(path, PatternFor(key), RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)))
                 return value;
         return null;
     }
+
+    /// <summary>The full-path regular expression of a rank_pattern / alpha_pattern key.</summary>
+    private static string PatternFor(string key) => $"^(.*\\.)?(?:{key})$";
 
     /// <summary>
     /// The layer index peft reads for layers_to_transform: the first number segment that follows a segment with

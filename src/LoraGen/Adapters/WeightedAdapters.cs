@@ -31,15 +31,12 @@ public static class WeightedAdapters
     {
         ArgumentNullException.ThrowIfNull(adapters);
         ArgumentNullException.ThrowIfNull(weights);
-        ArgumentException.ThrowIfNullOrWhiteSpace(adapterName);
         if (adapters.Count == 0) throw new ArgumentException("name at least one adapter to combine.", nameof(adapters));
         if (weights.Count != adapters.Count) throw new ArgumentException($"{weights.Count} weights for {adapters.Count} adapters.", nameof(weights));
         if (weights.Any(w => !double.IsFinite(w))) throw new ArgumentException("weights must be finite numbers.", nameof(weights));
         if (svdRank is < 1) throw new ArgumentException($"svdRank must be at least 1; got {svdRank}.", nameof(svdRank));
-        var known = ModelAdapters.AdapterNames(model);
-        foreach (var name in adapters)
-            if (!known.Contains(name)) throw new KeyNotFoundException($"{model.GetName()} has no adapter '{name}' (adapters: {string.Join(", ", known)}).");
-        if (known.Contains(adapterName)) throw new ArgumentException($"{model.GetName()} already has an adapter named '{adapterName}'.", nameof(adapterName));
+        ModelAdapters.RequireKnown(model, adapters);
+        ModelAdapters.RequireNewName(model, adapterName);
         if (adapters.Count == 1) combination = AdapterCombination.Linear;            // as peft
 
         var layers = ModelAdapters.Layers(model).Where(l => adapters.Any(l.AdapterNames.Contains)).ToArray();

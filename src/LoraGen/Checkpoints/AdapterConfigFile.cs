@@ -83,7 +83,7 @@ public static class AdapterConfigFile
         }
         catch (ArgumentException e)
         {
-            throw CheckpointException.For(path, e.Message.Split(" (Parameter")[0]);
+            throw CheckpointException.For(path, e);
         }
         return config;
     }

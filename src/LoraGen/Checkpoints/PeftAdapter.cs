@@ -16,7 +16,8 @@ public static class PeftAdapter
 {
     public const string ConfigFile = "adapter_config.json";
     public const string WeightsFile = "adapter_model.safetensors";
-    private const string Prefix = "base_model.model.";
+    /// <summary>What peft puts before a module path in an adapter's tensor names.</summary>
+    public const string KeyPrefix = "base_model.model.";
 
     /// <summary>
     /// Writes adapter <paramref name="adapterName"/> of <paramref name="model"/> as peft's <c>save_pretrained</c>
@@ -34,7 +35,7 @@ public static class PeftAdapter
         foreach (var layer in layers)
         {
             var adapter = layer.Adapter(adapterName);
-            string key = Prefix + layer.GetName();
+            string key = KeyPrefix + layer.GetName();
             tensors.Add((key + ".lora_A.weight", adapter.A.weight));
             tensors.Add((key + ".lora_B.weight", adapter.B.weight));
             if (adapter.Magnitude is { } magnitude) tensors.Add((key + ".lora_magnitude_vector", magnitude.weight));
@@ -42,8 +43,8 @@ public static class PeftAdapter
         // A module saved in full carries its own bias (this adapter's copy), so "all" leaves it to that copy.
         var savedInFull = ModelAdapters.ModulesToSaveTensors(model, adapterName).ToArray();
         foreach (var (name, parameter) in BiasesToSave(model, layers, config.Bias).Where(b => savedInFull.All(s => s.Name != b.Name)))
-            tensors.Add((Prefix + name, parameter));
-        foreach (var (name, values) in savedInFull) tensors.Add((Prefix + name, values));
+            tensors.Add((KeyPrefix + name, parameter));
+        foreach (var (name, values) in savedInFull) tensors.Add((KeyPrefix + name, values));
 
         var text = AdapterConfigFile.Write(config);
         AtomicFolder.Write(directory, folder =>
@@ -73,7 +74,7 @@ public static class PeftAdapter
         }
         catch (ArgumentException e)
         {
-            throw CheckpointException.For(configPath, e.Message.Split(" (Parameter")[0]);
+            throw CheckpointException.For(configPath, e);
         }
 
         var expected = ExpectedTensors(model, plan);
@@ -86,8 +87,7 @@ public static class PeftAdapter
         {
             var entry = file.Entry(name);
             var want = expected[name].Shape;
-            if (entry.Type is not (ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64))
-                throw CheckpointException.For(weightsPath, name, $"has dtype {entry.DType}; adapter tensors must be floating point (F16, BF16, F32, F64)");
+            CheckDtype(weightsPath, entry);
             if (!entry.Shape.SequenceEqual(want))
                 throw CheckpointException.For(weightsPath, name, $"has shape [{string.Join(", ", entry.Shape)}]; the model needs [{string.Join(", ", want)}] for r={RankOf(plan, name)}");
         }
@@ -112,6 +112,13 @@ public static class PeftAdapter
         }
     }
 
+    /// <summary>Refuses an adapter tensor that is not floating point, naming the file and the tensor.</summary>
+    public static void CheckDtype(string file, SafetensorsEntry entry)
+    {
+        if (entry.Type is not (ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64))
+            throw CheckpointException.For(file, entry.Name, $"has dtype {entry.DType}; adapter tensors must be floating point (F16, BF16, F32, F64)");
+    }
+
     /// <summary>Creates the planned adapter and copies the checked tensors into it.</summary>
     private static IReadOnlyList<LoraLinear> Fill(nn.Module model, ModelAdapters.AdapterPlan plan, PeftLoraConfig config, string adapterName,
         Dictionary<string, (long[] Shape, bool Required, TensorKind Kind)> expected, Dictionary<string, Tensor> values)
@@ -119,17 +126,17 @@ public static class PeftAdapter
         var layers = ModelAdapters.Apply(model, plan);
         foreach (var layer in layers)
         {
-            string key = Prefix + layer.GetName();
+            string key = KeyPrefix + layer.GetName();
             layer.SetAdapterWeights(adapterName, values[key + ".lora_A.weight"], values[key + ".lora_B.weight"],
                 config.UseDora ? values[key + ".lora_magnitude_vector"] : null);
         }
-        var parameters = model.named_parameters().ToDictionary(p => Prefix + p.name, p => p.parameter);
+        var parameters = model.named_parameters().ToDictionary(p => KeyPrefix + p.name, p => p.parameter);
         using (no_grad())
             foreach (var (key, (_, _, kind)) in expected)
             {
                 if (!values.TryGetValue(key, out var tensor)) continue;
                 if (kind == TensorKind.Bias) parameters[key].copy_(tensor);
-                else if (kind == TensorKind.ModuleToSave) ModelAdapters.SetModulesToSaveTensor(model, adapterName, key[Prefix.Length..], tensor);
+                else if (kind == TensorKind.ModuleToSave) ModelAdapters.SetModulesToSaveTensor(model, adapterName, key[KeyPrefix.Length..], tensor);
             }
         return layers;
     }
@@ -143,7 +150,7 @@ public static class PeftAdapter
         foreach (var (slot, settings) in plan.Targets)
         {
             var (inFeatures, outFeatures) = LinearLayers.Size(slot.Current!);
-            string key = Prefix + slot.Path;
+            string key = KeyPrefix + slot.Path;
             expected[key + ".lora_A.weight"] = ([settings.R, inFeatures], true, TensorKind.Lora);
             expected[key + ".lora_B.weight"] = ([outFeatures, settings.R], true, TensorKind.Lora);
             if (settings.UseDora) expected[key + ".lora_magnitude_vector"] = ([outFeatures], true, TensorKind.Lora);
@@ -155,13 +162,13 @@ public static class PeftAdapter
             if (!LinearLayers.IsBias(name) || savedInFull.Contains(name)) continue;
             string owner = name.Length > 5 ? name[..^5] : "";
             bool becomesAdapted = targets.Contains(owner);                      // its bias moves to {owner}.base_layer.bias
-            string key = Prefix + (becomesAdapted ? owner + ".base_layer.bias" : name);
+            string key = KeyPrefix + (becomesAdapted ? owner + ".base_layer.bias" : name);
             bool adaptedLayer = becomesAdapted || (owner.EndsWith(".base_layer", StringComparison.Ordinal) && targets.Contains(owner[..^11]));
             if (plan.Config?.Bias == LoraBias.All || (plan.Config?.Bias == LoraBias.LoraOnly && adaptedLayer))
                 expected[key] = (parameter.shape, false, TensorKind.Bias);
         }
         foreach (var (path, parameterName, shape, _) in ModulesToSave.Layout(plan.ModulesToSave))
-            expected[$"{Prefix}{path}.{parameterName}"] = (shape, true, TensorKind.ModuleToSave);
+            expected[$"{KeyPrefix}{path}.{parameterName}"] = (shape, true, TensorKind.ModuleToSave);
         return expected;
     }
 
@@ -214,26 +221,28 @@ public static class PeftAdapter
     {
         if (missing.Length > 0 && unexpected.Length > 0)
         {
-            string Strip(string key) => key.StartsWith(Prefix, StringComparison.Ordinal) ? key[Prefix.Length..] : key;
-            string m = Strip(missing[0]), u = Strip(unexpected[0]);
-            if (u.EndsWith("." + m, StringComparison.Ordinal))
-            {
-                string extra = u[..^m.Length];
-                if (unexpected.Select(Strip).All(k => k.StartsWith(extra, StringComparison.Ordinal)) && missing.Select(Strip).All(k => unexpected.Select(Strip).Contains(extra + k)))
-                    return $"its keys have '{extra}' before the model's module paths (e.g. '{unexpected[0]}' where the model needs '{missing[0]}'): it was saved from a model whose root holds this one under '{extra.TrimEnd('.')}'";
-            }
-            if (m.EndsWith("." + u, StringComparison.Ordinal))
-            {
-                string lacking = m[..^u.Length];
-                if (missing.Select(Strip).All(k => k.StartsWith(lacking, StringComparison.Ordinal)) && unexpected.Select(Strip).All(k => missing.Select(Strip).Contains(lacking + k)))
-                    return $"its keys lack '{lacking}' before the model's module paths (e.g. '{unexpected[0]}' where the model needs '{missing[0]}'): it was saved from a part of this model (the module under '{lacking.TrimEnd('.')}')";
-            }
+            string[] m = missing.Select(StripPrefix).ToArray(), u = unexpected.Select(StripPrefix).ToArray();
+            if (SharedPrefix(longer: u, shorter: m) is { } extra)
+                return $"its keys have '{extra}' before the model's module paths (e.g. '{unexpected[0]}' where the model needs '{missing[0]}'): it was saved from a model whose root holds this one under '{extra.TrimEnd('.')}'";
+            if (SharedPrefix(longer: m, shorter: u) is { } lacking)
+                return $"its keys lack '{lacking}' before the model's module paths (e.g. '{unexpected[0]}' where the model needs '{missing[0]}'): it was saved from a part of this model (the module under '{lacking.TrimEnd('.')}')";
         }
         return $"does not fit the model: missing keys [{string.Join(", ", missing.Take(5))}]{More(missing)}, unexpected keys [{string.Join(", ", unexpected.Take(5))}]{More(unexpected)}";
     }
 
+    private static string StripPrefix(string key) => key.StartsWith(KeyPrefix, StringComparison.Ordinal) ? key[KeyPrefix.Length..] : key;
+
+    /// <summary>The module path p (ending in '.') such that every key of <paramref name="longer"/> is p + a key of <paramref name="shorter"/> and back; null if there is none.</summary>
+    private static string? SharedPrefix(string[] longer, string[] shorter)
+    {
+        if (!longer[0].EndsWith("." + shorter[0], StringComparison.Ordinal)) return null;
+        string prefix = longer[0][..^shorter[0].Length];
+        var longerKeys = longer.ToHashSet(StringComparer.Ordinal);
+        return longer.All(k => k.StartsWith(prefix, StringComparison.Ordinal)) && shorter.All(k => longerKeys.Contains(prefix + k)) ? prefix : null;
+    }
+
     private static string RankOf(ModelAdapters.AdapterPlan plan, string key) =>
-        plan.Targets.FirstOrDefault(t => key.StartsWith(Prefix + t.Slot.Path + ".lora_", StringComparison.Ordinal)).Settings?.R.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-";
+        plan.Targets.FirstOrDefault(t => key.StartsWith(KeyPrefix + t.Slot.Path + ".lora_", StringComparison.Ordinal)).Settings?.R.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-";
 
     private static string More(string[] keys) => keys.Length > 5 ? $" and {keys.Length - 5} more" : "";
 }

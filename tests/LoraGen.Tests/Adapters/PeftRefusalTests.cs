@@ -12,7 +12,7 @@ namespace LoraGen.Tests.Adapters;
 [Collection(nameof(ConsoleOutput))]
 public sealed class PeftRefusalTests() : TemporaryFolder("loragen-peft-refuse-")
 {
-        private static readonly string[] Paths = ["model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj", "model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj"];
+    private static readonly string[] Paths = ["model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj", "model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj"];
 
     /// <summary>A good q/v adapter at r = 8, which each case then spoils.</summary>
     private static List<(string Key, Tensor Value)> Tensors(int r = 8, string prefix = "base_model.model.")
@@ -47,6 +47,7 @@ public sealed class PeftRefusalTests() : TemporaryFolder("loragen-peft-refuse-")
         { "rank_differs", "adapter_model.safetensors: tensor 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight': has shape [8, 32]; the model needs [4, 32] for r=4" },
         { "missing_key", "adapter_model.safetensors: does not fit the model: missing keys [base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight], unexpected keys []" },
         { "extra_prefix", "adapter_model.safetensors: its keys have 'model.' before the model's module paths" },
+        { "lacking_prefix", "adapter_model.safetensors: its keys lack 'model.' before the model's module paths" },
         { "nan", "adapter_model.safetensors: tensor 'base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight': holds NaN or Inf" },
         { "integer", "adapter_model.safetensors: tensor 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight': has dtype I32; adapter tensors must be floating point" },
         { "name_taken", "adapter_config.json: LlamaForCausalLM already has an adapter named 'default'" },
@@ -74,6 +75,7 @@ public sealed class PeftRefusalTests() : TemporaryFolder("loragen-peft-refuse-")
             case "rank_differs": config["r"] = 4; break;
             case "missing_key": tensors.RemoveAt(tensors.Count - 1); break;
             case "extra_prefix": tensors = Tensors(prefix: "base_model.model.model."); break;
+            case "lacking_prefix": tensors = tensors.Select(t => (t.Key.Replace("base_model.model.model.", "base_model.model."), t.Value)).ToList(); break;
             case "nan": tensors[1] = (tensors[1].Key, tensors[1].Value.clone().index_put_(float.NaN, 0, 0)); break;
             case "integer": tensors[0] = (tensors[0].Key, tensors[0].Value.to(ScalarType.Int32)); break;
         }
