@@ -207,7 +207,7 @@ internal static class Emitter
     private static string Config(TargetSettings s)
     {
         var init = new StringBuilder();
-        if (s.Dropout != 0) init.Append($" Dropout = {s.Dropout.ToString("R", CultureInfo.InvariantCulture)},");
+        if (s.Dropout != 0) init.Append($" Dropout = {Number(s.Dropout)},");
         if (s.UseRsLora) init.Append(" UseRsLora = true,");
         if (s.UseDora) init.Append(" UseDora = true,");
         if (s.Init != 0) init.Append($" Init = {EnumMember<LoraGen.Layers.LoraInit>(s.Init)},");

@@ -68,6 +68,7 @@ internal static class ModelParser
         var classNames = classSettings is null ? [] : ClassTargetNames(rootAttribute!, root, placed, sink);
 
         var plan = new List<PlanEntrySpec>();
+        var adapted = new List<(string Path, TargetSettings Settings, AttributeData? Attribute)>();
         var targeted = new Dictionary<ModuleNode, SortedSet<string>>();
         foreach (var item in placed)
         {
@@ -80,6 +81,7 @@ internal static class ModelParser
             var settings = hasOwn ? own : classSettings;
             CheckTarget(item, settings, byClass && hasOwn && own is not null && classSettings is not null && own != classSettings ? classSettings : null, root, sink);
             if (settings is null || !settings.IsValid) continue;
+            adapted.Add((item.Path, settings, item.Layer.Attribute ?? rootAttribute));
             foreach (var path in hasOwn ? [item.Path] : SelectedPaths(item.Path, classNames))
                 plan.Add(new PlanEntrySpec(path, settings, item.Layer.Initializer.InFeatures, item.Layer.Initializer.OutFeatures));
             if (item.Layer.IsSwappable)
@@ -89,7 +91,7 @@ internal static class ModelParser
             }
         }
 
-        CheckSharedSettings(placed, fieldSettings, classSettings, classNames, rootAttribute, sink);
+        CheckSharedSettings(adapted, sink);
         ReportUnreached(tree, new HashSet<ModuleNode>(), sink);
 
         var hosts = new List<HostSpec>();
@@ -251,24 +253,14 @@ internal static class ModelParser
         foreach (var child in node.Children) ReportUnreached(child.Node, seen, sink);
     }
 
-    /// <summary>LORA013: peft stores dropout, rsLoRA, DoRA, init and bias once per adapter; a field that differs is named.</summary>
-    private static void CheckSharedSettings(List<PlacedLayer> placed, Dictionary<IFieldSymbol, TargetSettings?> fieldSettings,
-        TargetSettings? classSettings, string[] classNames, AttributeData? classAttribute, DiagnosticSink sink)
+    /// <summary>LORA013: peft stores dropout, rsLoRA, DoRA, init and bias once per adapter; a layer whose settings differ from the first adapted layer's is named.</summary>
+    private static void CheckSharedSettings(List<(string Path, TargetSettings Settings, AttributeData? Attribute)> adapted, DiagnosticSink sink)
     {
-        var adapted = new List<(string Path, TargetSettings Settings, AttributeData? Attribute)>();
-        foreach (var item in placed)
-        {
-            fieldSettings.TryGetValue(item.Layer.Symbol, out var own);
-            bool byClass = classSettings is not null && classNames.Any(name => ModulePath.Matches(item.Path, name));
-            var settings = item.Layer.Attribute is not null ? own : byClass ? classSettings : null;
-            if (settings is { IsValid: true }) adapted.Add((item.Path, settings, item.Layer.Attribute ?? classAttribute));
-        }
         if (adapted.Count < 2) return;
-        var first = adapted[0];
+        var (firstPath, f, _) = adapted[0];
         var reported = new HashSet<AttributeData>();
         foreach (var (path, s, attribute) in adapted.Skip(1))
         {
-            var f = first.Settings;
             var difference =
                 s.Dropout != f.Dropout ? ("Dropout", Invariant(s.Dropout), Invariant(f.Dropout))
                 : s.UseRsLora != f.UseRsLora ? ("UseRsLora", s.UseRsLora.ToString(), f.UseRsLora.ToString())
@@ -277,7 +269,7 @@ internal static class ModelParser
                 : s.Bias != f.Bias ? ("Bias", Emitting.Emitter.EnumName<LoraGen.Layers.LoraBias>(s.Bias), Emitting.Emitter.EnumName<LoraGen.Layers.LoraBias>(f.Bias))
                 : ((string, string, string)?)null;
             if (difference is not { } d || attribute is null || !reported.Add(attribute)) continue;
-            sink.Report(DiagnosticDescriptors.SettingDiffersWithinAdapter, AttributeReader.AttributeLocation(attribute), path, d.Item1, d.Item2, first.Path, d.Item3);
+            sink.Report(DiagnosticDescriptors.SettingDiffersWithinAdapter, AttributeReader.AttributeLocation(attribute), path, d.Item1, d.Item2, firstPath, d.Item3);
         }
     }
 
