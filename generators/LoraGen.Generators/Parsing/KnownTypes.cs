@@ -22,7 +22,25 @@ internal sealed class KnownTypes
         Sequential = compilation.GetTypeByMetadataName("TorchSharp.Modules.Sequential");
         ModuleDict = compilation.GetTypeByMetadataName("TorchSharp.Modules.ModuleDict`1");
         ComponentName = compilation.GetTypeByMetadataName("TorchSharp.Utils.ComponentNameAttribute");
+        SpellingIsTorchSharp = !new[] { "Module", "Tensor", "Linear" }.Any(name => compilation.ContainsSymbolsWithName(name, SymbolFilter.Type));
     }
+
+    /// <summary>
+    /// No source type of the compilation is named Module, Tensor or Linear, so those spellings in a module class
+    /// mean TorchSharp's types and <see cref="SyntaxShortcuts"/> may read them without binding.
+    /// </summary>
+    public bool SpellingIsTorchSharp { get; }
+
+    /// <summary>The declared shape of a field from its spelling, where the spelling can be trusted.</summary>
+    public DeclaredShape ShapeOf(Microsoft.CodeAnalysis.CSharp.Syntax.VariableDeclaratorSyntax? declarator)
+    {
+        var shape = SyntaxShortcuts.ShapeOf(declarator);
+        return SpellingIsTorchSharp || shape == DeclaredShape.NotAModule ? shape : DeclaredShape.Unknown;
+    }
+
+    /// <summary>The base class when it is a module class of the compilation (whose fields the walk would miss), else null.</summary>
+    public INamedTypeSymbol? SourceModuleBase(INamedTypeSymbol type) =>
+        !(SpellingIsTorchSharp && SyntaxShortcuts.NamesModuleBase(type)) && type.BaseType is { } baseType && IsSourceModuleClass(baseType) ? baseType : null;
 
     // One lookup per compilation, shared by every class parsed in it (weakly held: never a pipeline model).
     private static readonly ConditionalWeakTable<Compilation, KnownTypes> Cache = new();
@@ -76,7 +94,7 @@ internal sealed class KnownTypes
 
     /// <summary>A class-level [LoraTarget] or [LoraTarget] on one of its fields: the class is a root through those.</summary>
     public bool HasLoraTargets(INamedTypeSymbol type) =>
-        type.GetAttributes().Any(IsLoraTarget) || type.GetMembers().OfType<IFieldSymbol>().Any(f => f.GetAttributes().Any(IsLoraTarget));
+        SyntaxShortcuts.Attributes(type).Any(IsLoraTarget) || type.GetMembers().OfType<IFieldSymbol>().Any(f => SyntaxShortcuts.Attributes(f).Any(IsLoraTarget));
 
     /// <summary>Any TorchSharp module type (a layer such as Embedding, or a module class).</summary>
     public bool IsModule(ITypeSymbol type)
@@ -90,6 +108,7 @@ internal sealed class KnownTypes
     public bool IsSourceModuleClass(ITypeSymbol type)
     {
         if (type is not INamedTypeSymbol { TypeKind: TypeKind.Class } named || named.DeclaringSyntaxReferences.Length == 0) return false;
+        if (SpellingIsTorchSharp && SyntaxShortcuts.NamesModuleBase(named)) return true;
         for (var current = named.BaseType; current is not null; current = current.BaseType)
             if (SymbolEqualityComparer.Default.Equals(current, Module)) return true;
         return false;

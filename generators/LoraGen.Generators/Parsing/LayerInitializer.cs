@@ -17,11 +17,10 @@ internal sealed record LayerInitializer(InitializerKind Kind, long? InFeatures, 
     /// Looks at the field's initializer, then at assignments to it in the constructors. A Linear's sizes
     /// are read where they are compile-time constants (literals, consts).
     /// </summary>
-    public static LayerInitializer Of(IFieldSymbol field, SemanticModels models, KnownTypes known, CancellationToken ct)
+    public static LayerInitializer Of(IFieldSymbol field, VariableDeclaratorSyntax? declarator, SemanticModels models, KnownTypes known, CancellationToken ct)
     {
-        foreach (var reference in field.DeclaringSyntaxReferences)
-            if (reference.GetSyntax(ct) is VariableDeclaratorSyntax { Initializer.Value: { } value })
-                return Classify(value, models.For(value.SyntaxTree), known);
+        if (declarator is { Initializer.Value: { } value })
+            return Classify(value, () => models.For(value.SyntaxTree), known);
 
         foreach (var constructor in field.ContainingType.InstanceConstructors)
             foreach (var reference in constructor.DeclaringSyntaxReferences)
@@ -33,7 +32,7 @@ internal sealed record LayerInitializer(InitializerKind Kind, long? InFeatures, 
                     ct.ThrowIfCancellationRequested();
                     if (AssignedName(assignment.Left) != field.Name) continue;   // cheap syntactic filter first
                     if (SymbolEqualityComparer.Default.Equals(model.GetSymbolInfo(assignment.Left, ct).Symbol, field))
-                        return Classify(assignment.Right, model, known);
+                        return Classify(assignment.Right, () => model, known);
                 }
             }
         return Unknown;
@@ -46,7 +45,8 @@ internal sealed record LayerInitializer(InitializerKind Kind, long? InFeatures, 
         _ => null,
     };
 
-    private static LayerInitializer Classify(ExpressionSyntax value, SemanticModel model, KnownTypes known)
+    /// <param name="model">Asked for only when the syntax does not settle it: creating a semantic model costs more than the rest.</param>
+    private static LayerInitializer Classify(ExpressionSyntax value, System.Func<SemanticModel> model, KnownTypes known)
     {
         // Fast path: a call or constructor named Linear (Linear(..), nn.Linear(..), new Linear(..)) is taken
         // as TorchSharp's without binding it: binding initializers is most of the generator's cost, and a
@@ -61,7 +61,7 @@ internal sealed record LayerInitializer(InitializerKind Kind, long? InFeatures, 
         if (name == "Linear")
             return new LayerInitializer(InitializerKind.Linear, Size(arguments, 0, "inputSize", model), Size(arguments, 1, "outputSize", model), null);
 
-        var type = model.GetTypeInfo(value).Type;
+        var type = model().GetTypeInfo(value).Type;
         if (known.IsLinear(type))
             return new LayerInitializer(InitializerKind.Linear, Size(arguments, 0, "inputSize", model), Size(arguments, 1, "outputSize", model), null);
         if (type is INamedTypeSymbol { TypeKind: TypeKind.Class, IsAbstract: false } named
@@ -80,7 +80,7 @@ internal sealed record LayerInitializer(InitializerKind Kind, long? InFeatures, 
         _ => null,
     };
 
-    private static long? Size(SeparatedSyntaxList<ArgumentSyntax> arguments, int position, string name, SemanticModel model)
+    private static long? Size(SeparatedSyntaxList<ArgumentSyntax> arguments, int position, string name, System.Func<SemanticModel> model)
     {
         ArgumentSyntax? argument = null;
         foreach (var candidate in arguments)
@@ -89,7 +89,7 @@ internal sealed record LayerInitializer(InitializerKind Kind, long? InFeatures, 
         if (argument is null) return null;
         if (argument.Expression is LiteralExpressionSyntax literal)   // the common case, no binding needed
             return literal.Token.Value switch { int i => i, long l => l, _ => (long?)null };
-        var constant = model.GetConstantValue(argument.Expression);
+        var constant = model().GetConstantValue(argument.Expression);
         return constant.HasValue ? constant.Value switch { int i => i, long l => l, short s => s, _ => (long?)null } : null;
     }
 }

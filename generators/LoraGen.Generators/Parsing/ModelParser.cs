@@ -36,8 +36,8 @@ internal static class ModelParser
     {
         var type = field.ContainingType;
         var known = type is null ? null : KnownTypes.From(compilation);
-        if (type is null || known is null || type.GetAttributes().Any(known.IsLoraTarget)) return null;
-        var first = type.GetMembers().OfType<IFieldSymbol>().FirstOrDefault(f => f.GetAttributes().Any(known.IsLoraTarget));
+        if (type is null || known is null || SyntaxShortcuts.Attributes(type).Any(known.IsLoraTarget)) return null;
+        var first = type.GetMembers().OfType<IFieldSymbol>().FirstOrDefault(f => SyntaxShortcuts.Attributes(f).Any(known.IsLoraTarget));
         return SymbolEqualityComparer.Default.Equals(first, field) ? type : null;
     }
 
@@ -63,7 +63,7 @@ internal static class ModelParser
             if (layer.Attribute is not null)
                 fieldSettings[layer.Symbol] = AttributeReader.Settings(layer.Attribute, layer.Symbol.Name, sink);
 
-        var rootAttribute = root.GetAttributes().FirstOrDefault(known.IsLoraTarget);
+        var rootAttribute = SyntaxShortcuts.Attributes(root).FirstOrDefault(known.IsLoraTarget);
         var classSettings = rootAttribute is null ? null : AttributeReader.Settings(rootAttribute, root.Name, sink);
         var classNames = classSettings is null ? [] : ClassTargetNames(rootAttribute!, root, placed, sink);
 
@@ -120,11 +120,11 @@ internal static class ModelParser
     private static string[] ClassTargetNames(AttributeData attribute, INamedTypeSymbol root, List<PlacedLayer> placed, DiagnosticSink sink)
     {
         var (modules, strategy) = AttributeReader.Selection(attribute);
-        string known = placed.Count == 0 ? "none found; see LORA015 for layers held where LoraGen cannot reach them" : string.Join(", ", placed.Select(p => p.Path).Distinct());
+        string Known() => placed.Count == 0 ? "none found; see LORA015 for layers held where LoraGen cannot reach them" : string.Join(", ", placed.Select(p => p.Path).Distinct());
         if (modules is not null)
         {
             foreach (var name in modules.Where(name => !placed.Any(p => ModulePath.Matches(p.Path, name))))
-                sink.Report(DiagnosticDescriptors.UnmatchedModule, AttributeReader.AttributeLocation(attribute), root.Name, "module", name, known);
+                sink.Report(DiagnosticDescriptors.UnmatchedModule, AttributeReader.AttributeLocation(attribute), root.Name, "module", name, Known());
             return modules;
         }
 
@@ -135,7 +135,7 @@ internal static class ModelParser
         if (!placed.Any(p => names.Any(name => ModulePath.Matches(p.Path, name))))
         {
             string strategyName = System.Enum.IsDefined(typeof(LoraStrategy), strategy) ? ((LoraStrategy)strategy).ToString() : strategy.ToString(CultureInfo.InvariantCulture);
-            sink.Report(DiagnosticDescriptors.UnmatchedModule, AttributeReader.AttributeLocation(attribute), root.Name, "strategy", strategyName, known);
+            sink.Report(DiagnosticDescriptors.UnmatchedModule, AttributeReader.AttributeLocation(attribute), root.Name, "strategy", strategyName, Known());
         }
         return names;
     }
@@ -205,7 +205,7 @@ internal static class ModelParser
         foreach (var group in targeted.GroupBy(Emitting.Emitter.AccessorName))
         {
             var fields = group.ToArray();
-            var userMember = node.Type.GetMembers(group.Key).FirstOrDefault(m => m.Locations.Any(l => l.IsInSource && !l.SourceTree!.FilePath.EndsWith(".LoraGen.g.cs", System.StringComparison.Ordinal)));
+            var userMember = !node.Type.MemberNames.Contains(group.Key) ? null : node.Type.GetMembers(group.Key).FirstOrDefault(m => m.Locations.Any(l => l.IsInSource && !l.SourceTree!.FilePath.EndsWith(".LoraGen.g.cs", System.StringComparison.Ordinal)));
             if (userMember is null && fields.Length == 1)
             {
                 chosen.Add(fields[0]);

@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Collections.Immutable;
 using System.Linq;
 using System.Threading;
 using Microsoft.CodeAnalysis;
@@ -69,17 +70,21 @@ internal sealed class ModelTree(SemanticModels models, KnownTypes known, Cancell
         node.FirstNonPartial = FirstNonPartial(type);
         node.IsPartial = node.FirstNonPartial is null;
 
-        foreach (var field in type.GetMembers().OfType<IFieldSymbol>())
+        foreach (var member in type.GetMembers())
         {
+            if (member is not IFieldSymbol { IsStatic: false, IsImplicitlyDeclared: false, IsConst: false } field) continue;
             ct.ThrowIfCancellationRequested();
-            if (field.IsStatic || field.IsImplicitlyDeclared || field.IsConst) continue;
-            var name = RegisteredName(field);
-            bool declaredLinear = known.IsLinear(field.Type);
-            if (declaredLinear || known.IsModuleOfTensor(field.Type))
+            var declarator = SyntaxShortcuts.Declarator(field);
+            var shape = known.ShapeOf(declarator);
+            if (shape == DeclaredShape.NotAModule) continue;
+            var attributes = SyntaxShortcuts.MayHaveAttributes(declarator) ? field.GetAttributes() : ImmutableArray<AttributeData>.Empty;
+            var name = RegisteredName(field, attributes);
+            bool declaredLinear = shape == DeclaredShape.Linear || shape == DeclaredShape.Unknown && known.IsLinear(field.Type);
+            if (declaredLinear || shape == DeclaredShape.ModuleOfTensor || shape == DeclaredShape.Unknown && known.IsModuleOfTensor(field.Type))
             {
-                var attribute = field.GetAttributes().FirstOrDefault(known.IsLoraTarget);
+                var attribute = attributes.FirstOrDefault(known.IsLoraTarget);
                 node.Layers.Add(new LayerField(field, name, declaredLinear, field.IsReadOnly, attribute,
-                    () => LayerInitializer.Of(field, models, known, ct)));
+                    () => LayerInitializer.Of(field, declarator, models, known, ct)));
                 continue;
             }
 
@@ -97,7 +102,7 @@ internal sealed class ModelTree(SemanticModels models, KnownTypes known, Cancell
             node.Children.Add(new ChildField(field, name, IsList: element is not null, child));
         }
 
-        if (type.BaseType is { } baseType && known.IsSourceModuleClass(baseType)
+        if (known.SourceModuleBase(type) is { } baseType
             && baseType.GetMembers().OfType<IFieldSymbol>().Any(f => !f.IsStatic && (known.IsModuleOfTensor(f.Type) || known.IsLinear(f.Type))))
             node.Unreached.Add((type, "base class " + baseType.Name, "fields declared in a base class are not followed; declare the layers in the model class, or hold the base as a field"));
         node.HasLayersBelow = node.Layers.Count > 0 || node.Children.Any(c => c.Node.HasLayersBelow);
@@ -106,9 +111,9 @@ internal sealed class ModelTree(SemanticModels models, KnownTypes known, Cancell
     }
 
     /// <summary>TorchSharp registers a field under its name, or under [ComponentName(Name = ...)].</summary>
-    private string RegisteredName(IFieldSymbol field)
+    private string RegisteredName(IFieldSymbol field, ImmutableArray<AttributeData> attributes)
     {
-        var attribute = field.GetAttributes().FirstOrDefault(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, known.ComponentName));
+        var attribute = attributes.FirstOrDefault(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, known.ComponentName));
         var named = attribute?.NamedArguments.FirstOrDefault(a => a.Key == "Name").Value.Value as string;
         return string.IsNullOrEmpty(named) ? field.Name : named!;
     }

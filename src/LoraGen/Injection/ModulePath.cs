@@ -16,28 +16,43 @@ internal static class ModulePath
     /// </summary>
     public static bool Matches(string path, string name)
     {
-        var pathSegments = path.Split('.');
-        var nameSegments = name.Split('.');
-        if (nameSegments.Length > pathSegments.Length) return false;
-        int offset = pathSegments.Length - nameSegments.Length;
-        for (int i = 0; i < nameSegments.Length; i++)
-            if (!SegmentMatches(pathSegments[offset + i], nameSegments[i])) return false;
-        return true;
+        // Segment by segment from the right, without splitting: the generator asks this for every layer and name.
+        int pathEnd = path.Length, nameEnd = name.Length;
+        while (true)
+        {
+            int pathStart = SegmentStart(path, pathEnd), nameStart = SegmentStart(name, nameEnd);
+            if (!SegmentMatches(path, pathStart, pathEnd - pathStart, name, nameStart, nameEnd - nameStart)) return false;
+            if (nameStart == 0) return true;        // every segment of the name matched
+            if (pathStart == 0) return false;       // the name has more segments than the path
+            pathEnd = pathStart - 1;
+            nameEnd = nameStart - 1;
+        }
     }
 
-    private static bool SegmentMatches(string pathSegment, string nameSegment)
+    /// <summary>Where the segment that ends at <paramref name="end"/> (exclusive) starts.</summary>
+    private static int SegmentStart(string text, int end)
     {
-        if (pathSegment == nameSegment) return true;
-        if (pathSegment == IndexSegment) return IsIndex(nameSegment);
-        if (nameSegment == IndexSegment) return IsIndex(pathSegment);
+        int start = end;
+        while (start > 0 && text[start - 1] != '.') start--;
+        return start;
+    }
+
+    private static bool SegmentMatches(string path, int pathStart, int pathLength, string name, int nameStart, int nameLength)
+    {
+        if (pathLength == nameLength && string.CompareOrdinal(path, pathStart, name, nameStart, pathLength) == 0) return true;
+        if (IsIndexSegment(path, pathStart, pathLength)) return IsIndex(name, nameStart, nameLength);
+        if (IsIndexSegment(name, nameStart, nameLength)) return IsIndex(path, pathStart, pathLength);
         return false;
     }
 
-    private static bool IsIndex(string segment)
+    private static bool IsIndexSegment(string text, int start, int length) =>
+        length == IndexSegment.Length && string.CompareOrdinal(text, start, IndexSegment, 0, length) == 0;
+
+    private static bool IsIndex(string text, int start, int length)
     {
-        if (segment.Length == 0) return false;
-        foreach (char c in segment)
-            if (c < '0' || c > '9') return false;
+        if (length == 0) return false;
+        for (int i = start; i < start + length; i++)
+            if (text[i] < '0' || text[i] > '9') return false;
         return true;
     }
 }
