@@ -1,8 +1,9 @@
 // Side-by-side benchmarks that print ratios from one run. Usage:
-//   dotnet run -c Release --project tests/LoraGen.Benchmarks [-- forward|train-step|generator|qlora|safetensors ...] [--quick]
+//   dotnet run -c Release --project tests/LoraGen.Benchmarks [-- forward|train-step|generator|qlora|safetensors|loading ...] [--quick]
 using LoraGen.Benchmarks;
 
 if (args is ["memory-child", var method, ..]) return QLoraBenchmark.RunChild(method, args.Contains("fixed-mmap-threshold"));   // own process: own VmHWM
+if (args is ["load-child", var folder]) return LoadingBenchmark.RunChild(folder);
 
 var quick = args.Contains("--quick");
 var chosen = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToHashSet();
@@ -13,6 +14,7 @@ var benchmarks = new (string Name, Action<bool> Run)[]
     ("generator", GeneratorBenchmark.Run),
     ("qlora", QLoraBenchmark.Run),
     ("safetensors", SafetensorsBenchmark.Run),
+    ("loading", LoadingBenchmark.Run),
 };
 var unknown = chosen.Except(benchmarks.Select(b => b.Name)).ToArray();
 if (unknown.Length > 0)

@@ -63,23 +63,8 @@ internal static class QLoraBenchmark
     }
 
     /// <summary>Runs this program again as `memory-child METHOD` and reads the VmHWM it reports.</summary>
-    private static long Child(string method, bool fixedMmapThreshold)
-    {
-        var start = new ProcessStartInfo(Environment.ProcessPath!, $"{Environment.GetCommandLineArgs()[0]} memory-child {method}")
-        {
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        if (!Environment.ProcessPath!.EndsWith("dotnet", StringComparison.Ordinal))
-            start.Arguments = $"memory-child {method}";     // an apphost: no dll argument
-        if (fixedMmapThreshold) start.Arguments += " fixed-mmap-threshold";
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("VmHWM_KB=", StringComparison.Ordinal))
-                   ?? throw new InvalidOperationException($"memory child '{method}' printed no VmHWM:\n{output}");
-        return long.Parse(line["VmHWM_KB=".Length..].Trim(), CultureInfo.InvariantCulture);
-    }
+    private static long Child(string method, bool fixedMmapThreshold) =>
+        ChildProcess.Long(fixedMmapThreshold ? ChildProcess.Run("memory-child", method, "fixed-mmap-threshold") : ChildProcess.Run("memory-child", method), "VmHWM_KB");
 
     /// <summary>The child: builds the model one layer at a time (QLoRA quantizes each at once), trains, reports VmHWM.</summary>
     public static int RunChild(string method, bool fixedMmapThreshold)

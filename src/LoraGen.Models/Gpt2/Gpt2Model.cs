@@ -1,3 +1,4 @@
+using LoraGen.Models.Layers;
 using LoraGen.Planning;
 using TorchSharp.Modules;
 using LoraGen.Models.Attention;
@@ -15,8 +16,8 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>
 
     public Gpt2Model(ModelConfig config, Device? device = null) : base(nameof(Gpt2Model))
     {
-        wte = nn.Embedding(config.VocabSize, config.HiddenSize, device: device);
-        wpe = nn.Embedding(config.MaxPositions, config.HiddenSize, device: device);
+        wte = Embeddings.Create(config.VocabSize, config.HiddenSize, device);
+        wpe = Embeddings.Create(config.MaxPositions, config.HiddenSize, device);
         for (int i = 0; i < config.Layers; i++) h.Add(new Gpt2Block(config, device));
         ln_f = nn.LayerNorm(config.HiddenSize, config.NormEps, device: device);
         RegisterComponents();

@@ -9,14 +9,27 @@ namespace LoraGen.Models.Llama;
 /// </summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
-    private readonly Parameter weight;
+    private Parameter _weight;
     private readonly double _eps;
 
     public RmsNorm(long size, double eps = 1e-5, Device? device = null) : base(nameof(RmsNorm))
     {
-        weight = new Parameter(ones(size, device: device));
+        _weight = new Parameter(ones(size, device: device));
         _eps = eps;
-        RegisterComponents();
+        register_parameter(nameof(weight), _weight);
+    }
+
+    /// <summary>(size); settable as TorchSharp's layers' weights are, so a model built on meta can be given its weights.</summary>
+    public Parameter weight
+    {
+        get => _weight;
+        set
+        {
+            if (ReferenceEquals(value, _weight)) return;
+            _weight.Dispose();
+            _weight = (Parameter)value.DetachFromDisposeScope();             // owned by the module, as TorchSharp's setters do
+            ConditionallyRegisterParameter(nameof(weight), _weight);
+        }
     }
 
     /// <param name="x">(..., size)</param>

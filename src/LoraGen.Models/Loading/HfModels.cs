@@ -19,29 +19,20 @@ public static class HfModels
     public static void Export(nn.Module model, string path, ScalarType dtype = ScalarType.BFloat16, long maxShardBytes = MergedExport.DefaultMaxShardBytes) =>
         MergedExport.Write(path, model, dtype, model is Gpt2LMHeadModel ? Gpt2LMHeadModel.IsConv1DWeight : null, maxShardBytes);
 
+    /// <summary>
+    /// Builds the model on the meta device (no memory, no random initialisation) and gives every parameter its
+    /// weights straight from the checkpoint in <paramref name="dtype"/>: host memory peaks at about the model in
+    /// that dtype plus one tensor being converted.
+    /// </summary>
     /// <param name="dtype">The model's dtype (weights are converted on load); fp32 by default.</param>
     public static nn.Module<Tensor, Tensor> Load(string folder, ScalarType dtype = ScalarType.Float32)
     {
-        string configPath = Path.Combine(folder, "config.json");
-        var config = ModelConfigReader.FromFile(configPath);
-        nn.Module<Tensor, Tensor> model = config.Family switch
-        {
-            ModelFamily.Llama or ModelFamily.Qwen2 => new LlamaForCausalLM(config),
-            ModelFamily.Gpt2 => new Gpt2LMHeadModel(config),
-            _ => new PhiForCausalLM(config),
-        };
+        var config = ModelConfigReader.FromFile(Path.Combine(folder, "config.json"));
+        using var checkpoint = ShardedCheckpoint.Open(folder);
+        var model = Build(config, new Device(DeviceType.META));
         try
         {
-            model.to(dtype);
-            using var checkpoint = ShardedCheckpoint.Open(folder);
-            if (config.Family == ModelFamily.Gpt2)
-                HfWeights.Load(model, checkpoint,
-                    renames: key => key.StartsWith("transformer.", StringComparison.Ordinal) || key.StartsWith("lm_head.", StringComparison.Ordinal) ? key : "transformer." + key,
-                    transposed: Gpt2LMHeadModel.IsConv1DWeight,
-                    ignored: key => key.EndsWith(".attn.bias", StringComparison.Ordinal) || key.EndsWith(".attn.masked_bias", StringComparison.Ordinal) || key == "lm_head.weight");
-            else
-                HfWeights.Load(model, checkpoint,
-                    ignored: key => key.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal) || (config.TieWordEmbeddings && key == "lm_head.weight"));
+            HfWeights.Materialize(model, checkpoint, dtype, LayoutOf(config));
             return model;
         }
         catch
@@ -50,4 +41,21 @@ public static class HfModels
             throw;
         }
     }
+
+    /// <summary>The reference model class of a config's family, on <paramref name="device"/>.</summary>
+    public static nn.Module<Tensor, Tensor> Build(ModelConfig config, Device? device = null) => config.Family switch
+    {
+        ModelFamily.Llama or ModelFamily.Qwen2 => new LlamaForCausalLM(config, device),
+        ModelFamily.Gpt2 => new Gpt2LMHeadModel(config, device),
+        _ => new PhiForCausalLM(config, device),
+    };
+
+    /// <summary>How the family's checkpoint keys map onto the model's parameter names.</summary>
+    private static HfWeights.Layout LayoutOf(ModelConfig config) => config.Family == ModelFamily.Gpt2
+        ? new HfWeights.Layout(
+            Renames: key => key.StartsWith("transformer.", StringComparison.Ordinal) || key.StartsWith("lm_head.", StringComparison.Ordinal) ? key : "transformer." + key,
+            Transposed: Gpt2LMHeadModel.IsConv1DWeight,
+            Ignored: key => key.EndsWith(".attn.bias", StringComparison.Ordinal) || key.EndsWith(".attn.masked_bias", StringComparison.Ordinal) || key == "lm_head.weight")
+        : new HfWeights.Layout(
+            Ignored: key => key.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal) || (config.TieWordEmbeddings && key == "lm_head.weight"));
 }

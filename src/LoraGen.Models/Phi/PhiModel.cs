@@ -1,3 +1,4 @@
+using LoraGen.Models.Layers;
 using LoraGen.Planning;
 using TorchSharp.Modules;
 using LoraGen.Models.Attention;
@@ -14,7 +15,7 @@ public sealed partial class PhiModel : nn.Module<Tensor, Tensor>
 
     public PhiModel(ModelConfig config, Device? device = null) : base(nameof(PhiModel))
     {
-        embed_tokens = nn.Embedding(config.VocabSize, config.HiddenSize, device: device);
+        embed_tokens = Embeddings.Create(config.VocabSize, config.HiddenSize, device);
         for (int i = 0; i < config.Layers; i++) layers.Add(new PhiDecoderLayer(config, device));
         final_layernorm = nn.LayerNorm(config.HiddenSize, config.NormEps, device: device);
         RegisterComponents();

@@ -4,6 +4,7 @@ using LoraGen.Models.Llama;
 using LoraGen.Models.Loading;
 using LoraGen.Planning;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace LoraGen.Tests.Checkpoints;
@@ -209,5 +210,74 @@ public sealed class HfLoadingTests : IDisposable
         using var expected = fc.t().to(ScalarType.BFloat16);                           // stored (in, out), rounded once
         using var stored = file.Read("transformer.h.0.mlp.c_fc.weight");
         TensorAssert.BitwiseEqual(expected, stored);
+    }
+
+    public static TheoryData<string, string> Families => new()
+    {
+        { "llama", """{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 60, "tie_word_embeddings": true}""" },
+        { "qwen2", """{"model_type": "qwen2", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 60}""" },
+        { "phi", """{"model_type": "phi", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 60}""" },
+    };
+
+    /// <summary>
+    /// Loading builds the model on the meta device and gives each parameter a new tensor read from the file in the
+    /// chosen dtype: the logits equal those of the model the checkpoint came from, every parameter is a CPU leaf
+    /// that trains (as after from_pretrained), and none is left on meta.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Families))]
+    public void Every_family_loads_from_the_meta_device_in_the_chosen_dtype(string family, string configJson)
+    {
+        File.WriteAllText(Path.Combine(_folder.FullName, "config.json"), configJson);
+        var config = ModelConfigReader.FromFile(_folder.FullName);
+        manual_seed(109);
+        using var original = HfModels.Build(config);
+        RoundThroughBf16(original);
+        var tensors = original.named_parameters().Select(p => (p.name, p.parameter.to(ScalarType.BFloat16))).ToList();
+        SafetensorsWriter.Write(Path.Combine(_folder.FullName, "model.safetensors"), tensors);
+        using var ids = randint(0, 60, [2, 7]);
+        using var expected = original.forward(ids);
+
+        foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
+        {
+            using var loaded = HfModels.Load(_folder.FullName, dtype);
+            Assert.All(loaded.named_parameters(), p =>
+            {
+                Assert.Equal(DeviceType.CPU, p.parameter.device_type);
+                Assert.Equal(dtype, p.parameter.dtype);
+                Assert.True(p.parameter.requires_grad, $"{family}: {p.name}");
+                Assert.True(p.parameter.is_leaf, $"{family}: {p.name}");
+            });
+            Assert.Equal(original.named_parameters().Select(p => p.name).Order(), loaded.named_parameters().Select(p => p.name).Order());
+            using var actual = loaded.forward(ids);
+            if (dtype == ScalarType.Float32) TensorAssert.BitwiseEqual(expected, actual);
+            else TensorAssert.Close(expected, actual, 0.1);
+        }
+        foreach (var (_, t) in tensors) t.Dispose();
+    }
+
+    private sealed class HiddenScale : nn.Module<Tensor, Tensor>
+    {
+        private readonly Parameter scale;
+
+        public HiddenScale(Device device) : base(nameof(HiddenScale))
+        {
+            scale = new Parameter(ones(3, device: device));
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x) => x * scale;
+    }
+
+    [Fact]
+    public void A_parameter_without_a_settable_property_is_named_before_anything_is_read()
+    {
+        using var model = new HiddenScale(new Device(DeviceType.META));
+        SafetensorsWriter.Write(Path.Combine(_folder.FullName, "model.safetensors"), [("scale", ones(3))]);
+        using var checkpoint = ShardedCheckpoint.Open(_folder.FullName);
+        var error = Assert.Throws<InvalidOperationException>(() => HfWeights.Materialize(model, checkpoint, ScalarType.Float32));
+        Assert.Contains("HiddenScale", error.Message);
+        Assert.Contains("'scale'", error.Message);
+        Assert.Equal(DeviceType.META, model.parameters().Single().device_type);
     }
 }
