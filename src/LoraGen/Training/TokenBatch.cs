@@ -1,0 +1,45 @@
+using static TorchSharp.torch;
+
+namespace LoraGen.Training;
+
+/// <summary>Token ids and the labels the loss is taken on: a label of <see cref="Ignored"/> counts for nothing.</summary>
+/// <param name="Ids">(batch, seq) int64</param>
+/// <param name="Labels">(batch, seq) int64: the id itself where the token is learned, <see cref="Ignored"/> where not (a prompt, padding).</param>
+public sealed record TokenBatch(Tensor Ids, Tensor Labels) : IDisposable
+{
+    /// <summary>transformers' and PyTorch's ignore_index.</summary>
+    public const long Ignored = -100;
+
+    /// <summary>How many tokens the loss is taken on (labels after the first position that are not ignored).</summary>
+    public long LearnedTokens
+    {
+        get
+        {
+            using var shifted = Labels.narrow(1, 1, Labels.shape[1] - 1);
+            using var learned = shifted.ne(Ignored);
+            return learned.sum().item<long>();
+        }
+    }
+
+    public void Dispose()
+    {
+        Ids.Dispose();
+        Labels.Dispose();
+    }
+}
+
+/// <summary>The causal language-model loss: position t predicts token t + 1, ignored labels excluded from the mean.</summary>
+public static class CausalLmLoss
+{
+    /// <param name="logits">(batch, seq, vocab)</param>
+    /// <param name="labels">(batch, seq)</param>
+    /// <returns>The mean cross-entropy over the learned tokens (a scalar).</returns>
+    public static Tensor Compute(Tensor logits, Tensor labels)
+    {
+        using var scope = NewDisposeScope();
+        long seq = logits.shape[1], vocab = logits.shape[2];
+        var predictions = logits.narrow(1, 0, seq - 1).reshape(-1, vocab).to(ScalarType.Float32);   // (b·(s−1), vocab)
+        var targets = labels.narrow(1, 1, seq - 1).reshape(-1);                                   // (b·(s−1),)
+        return nn.functional.cross_entropy(predictions, targets, ignore_index: TokenBatch.Ignored).MoveToOuterDisposeScope();
+    }
+}
