@@ -1,0 +1,7 @@
+namespace LoraGen.Models.Data;
+
+/// <summary>A piece of a training text, and whether the model learns to produce it (a completion, an assistant turn).</summary>
+public sealed record Segment(string Text, bool Learned);
+
+/// <summary>One line of a JSONL file as text pieces, with where it came from.</summary>
+public sealed record TrainingRecord(string File, int Line, IReadOnlyList<Segment> Segments);

@@ -1,0 +1,112 @@
+using System.Text.Json;
+using LoraGen.Checkpoints;
+using LoraGen.Training;
+using Microsoft.ML.Tokenizers;
+
+namespace LoraGen.Models.Data;
+
+/// <summary>A record's tokens, and for each whether it is learned.</summary>
+public sealed record EncodedRecord(TrainingRecord Source, long[] Ids, bool[] Learned);
+
+/// <summary>
+/// Turns text pieces into token ids with a model's tokenizer. Special tokens written in the text (a chat format's
+/// <c>&lt;|im_start|&gt;</c>, <c>&lt;/s&gt;</c>) become their single ids, as Hugging Face tokenizers treat added special tokens,
+/// instead of being spelled out piece by piece.
+/// </summary>
+public sealed class TokenEncoder
+{
+    private readonly Tokenizer _tokenizer;
+    private readonly (string Text, int Id)[] _specials;            // longest first, so "<|im_start|>" wins over "<"
+
+    /// <param name="specials">Special token text → id.</param>
+    /// <param name="bos">Prepended to text and prompt–completion records (not to chats, whose format places its own).</param>
+    /// <param name="eos">Appended to text and prompt–completion records, learned with the last piece: the model learns to stop.</param>
+    public TokenEncoder(Tokenizer tokenizer, IReadOnlyDictionary<string, int> specials, int? bos, int? eos)
+    {
+        _tokenizer = tokenizer;
+        _specials = specials.OrderByDescending(s => s.Key.Length).Select(s => (s.Key, s.Value)).ToArray();
+        Bos = bos;
+        Eos = eos;
+    }
+
+    public int? Bos { get; }
+
+    public int? Eos { get; }
+
+    /// <summary>The tokenizer of a model folder with its special tokens (tokenizer.json's added_tokens; &lt;s&gt; and &lt;/s&gt; of a sentencepiece model) and config.json's bos/eos ids.</summary>
+    public static TokenEncoder FromFolder(string folder)
+    {
+        var tokenizer = Tokenization.TokenizerLoader.FromFolder(folder);
+        var specials = new Dictionary<string, int>();
+        string json = Path.Combine(folder, "tokenizer.json");
+        if (File.Exists(json))
+        {
+            using var document = JsonDocument.Parse(InputFile.ReadAllText(json, InputFile.TokenizerLimit));
+            if (document.RootElement.TryGetProperty("added_tokens", out var added) && added.ValueKind == JsonValueKind.Array)
+                foreach (var token in added.EnumerateArray())
+                    if (token.TryGetProperty("content", out var content) && token.TryGetProperty("id", out var id) && id.TryGetInt32(out int value))
+                        specials[content.GetString()!] = value;
+        }
+        if (tokenizer is SentencePieceTokenizer sentencepiece)
+        {
+            specials.TryAdd(sentencepiece.BeginningOfSentenceToken, sentencepiece.BeginningOfSentenceId);
+            specials.TryAdd(sentencepiece.EndOfSentenceToken, sentencepiece.EndOfSentenceId);
+        }
+        using var config = JsonDocument.Parse(InputFile.ReadAllText(Path.Combine(folder, "config.json"), InputFile.JsonLimit));
+        return new TokenEncoder(tokenizer, specials, FirstId(config.RootElement, "bos_token_id"), FirstId(config.RootElement, "eos_token_id"));
+    }
+
+    /// <summary>config.json's token id: a number, or the first of a list (Llama 3.1 lists several eos ids).</summary>
+    private static int? FirstId(JsonElement root, string field) =>
+        !root.TryGetProperty(field, out var value) ? null
+        : value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out int id) ? id
+        : value.ValueKind == JsonValueKind.Array && value.GetArrayLength() > 0 && value[0].TryGetInt32(out int first) ? first
+        : null;
+
+    public EncodedRecord Encode(TrainingRecord record, bool isChat)
+    {
+        var ids = new List<long>();
+        var learned = new List<bool>();
+        if (!isChat && Bos is { } bos) Add(bos, false);
+        foreach (var segment in record.Segments)
+            foreach (int id in Tokens(segment.Text)) Add(id, segment.Learned);
+        if (!isChat && Eos is { } eos) Add(eos, record.Segments[^1].Learned);
+        return new EncodedRecord(record, ids.ToArray(), learned.ToArray());
+
+        void Add(long id, bool isLearned)
+        {
+            ids.Add(id);
+            learned.Add(isLearned);
+        }
+    }
+
+    /// <summary>The text's tokens, special tokens as their own ids and the rest through the tokenizer.</summary>
+    public IEnumerable<int> Tokens(string text)
+    {
+        int start = 0;
+        while (start < text.Length)
+        {
+            var (at, special) = NextSpecial(text, start);
+            if (at > start) foreach (int id in Plain(text[start..at])) yield return id;
+            if (special is not { } s) yield break;
+            yield return s.Id;
+            start = at + s.Text.Length;
+        }
+    }
+
+    private (int At, (string Text, int Id)? Special) NextSpecial(string text, int from)
+    {
+        int best = text.Length;
+        (string Text, int Id)? found = null;
+        foreach (var special in _specials)
+        {
+            int at = text.IndexOf(special.Text, from, StringComparison.Ordinal);
+            if (at >= 0 && at < best) (best, found) = (at, special);
+        }
+        return (best, found);
+    }
+
+    private IReadOnlyList<int> Plain(string text) => _tokenizer is SentencePieceTokenizer sentencepiece
+        ? sentencepiece.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false)   // BOS is placed once, above
+        : _tokenizer.EncodeToIds(text);
+}
