@@ -1,7 +1,9 @@
 using LoraGen.Checkpoints;
+using LoraGen.Models.Gemma;
 using LoraGen.Models.Gpt2;
 using LoraGen.Models.Llama;
 using LoraGen.Models.Phi;
+using LoraGen.Models.Phi3;
 using LoraGen.Planning;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -19,17 +21,23 @@ public static class HfModels
     public static void Export(nn.Module model, string path, ScalarType dtype = ScalarType.BFloat16, long maxShardBytes = MergedExport.DefaultMaxShardBytes) =>
         MergedExport.Write(path, model, dtype, model is Gpt2LMHeadModel ? Gpt2LMHeadModel.IsConv1DWeight : null, maxShardBytes);
 
+    /// <summary>The reference class of <paramref name="config"/>'s family, freshly initialised (on the meta device: shapes only).</summary>
+    public static nn.Module<Tensor, Tensor> Create(ModelConfig config, Device? device = null) => config.Family switch
+    {
+        ModelFamily.Llama or ModelFamily.Qwen2 or ModelFamily.Qwen3 => new LlamaForCausalLM(config, device),
+        ModelFamily.Gemma2 or ModelFamily.Gemma3 => new GemmaForCausalLM(config, device),
+        ModelFamily.Phi3 => new Phi3ForCausalLM(config, device),
+        ModelFamily.Gpt2 => new Gpt2LMHeadModel(config, device),
+        ModelFamily.Phi => new PhiForCausalLM(config, device),
+        _ => throw new ArgumentOutOfRangeException(nameof(config), config.Family, "no model class for this family"),
+    };
+
     /// <param name="dtype">The model's dtype (weights are converted on load); fp32 by default.</param>
     public static nn.Module<Tensor, Tensor> Load(string folder, ScalarType dtype = ScalarType.Float32)
     {
         string configPath = Path.Combine(folder, "config.json");
         var config = ModelConfigReader.FromFile(configPath);
-        nn.Module<Tensor, Tensor> model = config.Family switch
-        {
-            ModelFamily.Llama or ModelFamily.Qwen2 => new LlamaForCausalLM(config),
-            ModelFamily.Gpt2 => new Gpt2LMHeadModel(config),
-            _ => new PhiForCausalLM(config),
-        };
+        var model = Create(config);
         try
         {
             model.to(dtype);
