@@ -13,8 +13,10 @@ public sealed record LinearShape(string Path, long In, long Out, bool HasBias, b
     public long Parameters => checked(In * Out + (HasBias ? Out : 0));
 
     /// <summary>The module path of every instance (<c>{i}</c> replaced by 0, 1, ...).</summary>
-    public IEnumerable<string> InstancePaths() =>
-        Path.Contains(ModulePath.IndexSegment) ? Enumerable.Range(0, Instances).Select(i => Path.Replace(ModulePath.IndexSegment, i.ToString(System.Globalization.CultureInfo.InvariantCulture))) : [Path];
+    public IEnumerable<string> InstancePaths() => Expand(Path, Instances);
+
+    internal static IEnumerable<string> Expand(string path, int instances) =>
+        path.Contains(ModulePath.IndexSegment) ? Enumerable.Range(0, instances).Select(i => path.Replace(ModulePath.IndexSegment, i.ToString(System.Globalization.CultureInfo.InvariantCulture))) : [path];
 
     /// <summary>
     /// How many instances a target name selects, peft's way (exact path or dotted suffix): all of them, or one when
@@ -46,7 +48,11 @@ public sealed record LinearShape(string Path, long In, long Out, bool HasBias, b
 }
 
 /// <summary>Parameters that are not in a Linear layer (embeddings and norms): <paramref name="Count"/> per instance.</summary>
-public sealed record OtherParameters(string Path, long Count, int Instances = 1);
+public sealed record OtherParameters(string Path, long Count, int Instances = 1)
+{
+    /// <summary>The module path of every instance (<c>{i}</c> replaced by 0, 1, ...).</summary>
+    public IEnumerable<string> InstancePaths() => LinearShape.Expand(Path, Instances);
+}
 
 /// <summary>
 /// Every parameter of a model built from a <see cref="ModelConfig"/>, with Hugging Face's module paths: one
