@@ -183,6 +183,9 @@ public static class ModelConfigReader
     /// <summary>rope_scaling as transformers reads it (rope_type, or the older type); a kind LoraGen does not compute is refused by name.</summary>
     private static RopeScaling? ReadRopeScaling(JsonElement root, string source)
     {
+        // transformers 5 moves rope_theta and rope_scaling into rope_parameters; read as absent they would fall back to defaults.
+        if (root.TryGetProperty("rope_parameters", out var parameters) && parameters.ValueKind != JsonValueKind.Null)
+            throw new PlanException($"{source}: field 'rope_parameters' (transformers 5's layout) is not read; give rope_theta and rope_scaling as transformers 4 writes them");
         if (!root.TryGetProperty("rope_scaling", out var scaling) || scaling.ValueKind == JsonValueKind.Null) return null;
         if (scaling.ValueKind != JsonValueKind.Object) throw new PlanException($"{source}: field 'rope_scaling' must be an object or null; got {scaling.GetRawText()}");
         string type = (scaling.TryGetProperty("rope_type", out var t) || scaling.TryGetProperty("type", out t)) && t.ValueKind == JsonValueKind.String

@@ -66,6 +66,8 @@ public class FamilyConfigTests
         "field 'layer_types' must list \"full_attention\" for each of the 12 layers; sliding layers are not computed")]
     [InlineData("phi3", """ "rope_scaling": {"type": "longrope", "short_factor": [1], "long_factor": [2]} """,
         "rope_scaling type 'longrope' is not supported (supported: linear, dynamic, llama3, yarn)")]
+    [InlineData("qwen3", """ "rope_parameters": {"rope_type": "default", "rope_theta": 1000000} """,
+        "field 'rope_parameters' (transformers 5's layout) is not read; give rope_theta and rope_scaling as transformers 4 writes them")]
     [InlineData("gemma2", """ "final_logit_softcapping": -1 """, "field 'final_logit_softcapping' must be a positive finite number; got -1")]
     public void What_is_not_computed_is_refused_by_name(string type, string fields, string message)
     {
