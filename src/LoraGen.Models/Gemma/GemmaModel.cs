@@ -33,7 +33,8 @@ public sealed partial class GemmaModel : nn.Module<Tensor, Tensor>
     public Tensor Forward(Tensor ids, KvCache? cache)
     {
         using var embedded = embed_tokens.forward(ids);                             // (b, s, hidden)
-        using var h = DecoderStack.Run(embedded * EmbeddingScale(embedded.dtype, embedded.device), layers, cache);
+        using var scale = EmbeddingScale(_config, embedded.dtype, embedded.device);  // () in the model's dtype
+        using var h = DecoderStack.Run(embedded * scale, layers, cache);
         return norm.forward(h);
     }
 
@@ -41,10 +42,10 @@ public sealed partial class GemmaModel : nn.Module<Tensor, Tensor>
     /// √hidden rounded to the model's dtype, as transformers rounds it: Gemma 2 makes the tensor in that dtype from
     /// Python's double; Gemma 3 keeps an fp32 buffer and converts it (sqrt(1152): 33.94 in fp32, 34.0 in bf16).
     /// </summary>
-    private Tensor EmbeddingScale(ScalarType dtype, Device device)
+    public static Tensor EmbeddingScale(ModelConfig config, ScalarType dtype, Device? device = null)
     {
-        double root = Math.Sqrt(_config.HiddenSize);
-        using var exact = _config.Family == ModelFamily.Gemma3 ? tensor((float)root, device: device) : tensor(root, dtype: float64, device: device);
+        double root = Math.Sqrt(config.HiddenSize);
+        using var exact = config.Family == ModelFamily.Gemma3 ? tensor((float)root, device: device) : tensor(root, dtype: float64, device: device);
         return exact.to(dtype);
     }
 }

@@ -60,7 +60,7 @@ public static class ModelConfigReader
         }
 
         // Absent: the config class's default; null: switched off (Gemma's soft-capping).
-        double? Nullable(string field, double? fallback) =>
+        double? OffWhenNull(string field, double? fallback) =>
             !root.TryGetProperty(field, out var v) ? fallback : v.ValueKind == JsonValueKind.Null ? null : Real(field, 0);
 
         string Text(string field, string fallback) =>
@@ -138,7 +138,7 @@ public static class ModelConfigReader
                 AttentionBias: Flag("attention_bias", false), RopeScaling: ReadRopeScaling(root, source),
                 SlidingWindow: Optional("sliding_window") ?? 4096, SlidingWindowPattern: pattern,
                 LocalRopeTheta: three ? Real("rope_local_base_freq", 10000) : null, QueryPreAttnScalar: Real("query_pre_attn_scalar", 256),
-                AttentionSoftcap: Nullable("attn_logit_softcapping", three ? null : 50), FinalLogitSoftcap: Nullable("final_logit_softcapping", three ? null : 30));
+                AttentionSoftcap: OffWhenNull("attn_logit_softcapping", three ? null : 50), FinalLogitSoftcap: OffWhenNull("final_logit_softcapping", three ? null : 30));
         }
 
         ModelConfig Phi3()   // Phi3Config's defaults; the longrope scaling of the 128k variants is refused by ReadRopeScaling
