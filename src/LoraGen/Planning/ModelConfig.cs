@@ -29,13 +29,13 @@ public enum ModelFamily
 }
 
 /// <summary>The sizes of a decoder-only transformer, as a Hugging Face config.json gives them.</summary>
-/// <param name="ModelType">config.json's model_type (llama, mistral, qwen2, gpt2, phi).</param>
+/// <param name="ModelType">config.json's model_type (llama, mistral, qwen2, qwen3, gemma2, gemma3_text, gpt2, phi, phi3).</param>
 /// <param name="MaxPositions">Learned position embeddings (GPT-2 only); 0 otherwise.</param>
-/// <param name="RotaryFraction">Share of each head's dimensions that rotary embeddings rotate (Phi: partial_rotary_factor).</param>
+/// <param name="RotaryFraction">Share of each head's dimensions that rotary embeddings rotate (Phi, Phi-3: partial_rotary_factor).</param>
 /// <param name="RopeTheta">Rotary base frequency (rope_theta).</param>
 /// <param name="NormEps">The norms' epsilon (rms_norm_eps, layer_norm_epsilon, layer_norm_eps).</param>
 /// <param name="HeadDimension">config.json's head_dim where it is given (Mistral-Nemo: 128 with hidden 5120 and 32 heads); else hidden / heads.</param>
-/// <param name="AttentionBias">Llama's attention_bias: q, k, v and o have biases.</param>
+/// <param name="AttentionBias">attention_bias (Llama, Qwen3, Gemma): q, k, v and o have biases.</param>
 /// <param name="MlpBias">Llama's mlp_bias: gate, up and down have biases.</param>
 /// <param name="RopeScaling">config.json's rope_scaling (linear, dynamic, llama3, yarn), or null.</param>
 /// <param name="SlidingWindow">sliding_window: each token attends to itself and the window − 1 before it (Mistral, Phi-3: every layer).</param>
