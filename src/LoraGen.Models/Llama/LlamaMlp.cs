@@ -21,7 +21,11 @@ public sealed partial class LlamaMlp : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>transformers' "gelu_pytorch_tanh": 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), torch's own kernel (fp32 inside for 16-bit).</summary>
+    /// <summary>
+    /// transformers' "gelu_pytorch_tanh": 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), torch's own kernel (fp32 inside
+    /// for 16-bit). GPT-2's "gelu_new" (<see cref="Gpt2.Gpt2Mlp.TanhGelu"/>) is the same formula written op by op, as
+    /// transformers writes it; in 16-bit the two round differently, so each family keeps its own.
+    /// </summary>
     public static Tensor TanhGelu(Tensor x) => nn.functional.gelu(x, approximate: TorchSharp.Modules.GELU.Approximate.tanh);
 
     /// <param name="x">(..., hidden)</param>
