@@ -68,7 +68,7 @@ internal static class LoadingBenchmark
         File.WriteAllText(Path.Combine(folder, "config.json"), Config);
         var clock = Stopwatch.StartNew();
         var config = Planning.ModelConfigReader.FromFile(folder);
-        using (var meta = HfModels.Build(config, new Device(TorchSharp.DeviceType.META)))
+        using (var meta = HfModels.Create(config, new Device(TorchSharp.DeviceType.META)))
         {
             // Small constant values: the bytes, not their randomness, are what loading costs.
             var tensors = meta.named_parameters().Select(p => (p.name, full(p.parameter.shape, 0.01, dtype: ScalarType.BFloat16))).ToList();

@@ -9,17 +9,20 @@ public static class CausalAttention
     public static Tensor ExpandKv(Tensor kv, int heads, int kvHeads) =>
         kvHeads == heads ? kv.alias() : kv.repeat_interleave(heads / kvHeads, dim: 1);
 
-    /// <summary>softmax(q·kᵀ/√d, future masked)·v, heads merged back; the softmax in fp32 and rounded to q's dtype, as transformers does.</summary>
+    /// <summary>softmax(q·kᵀ·scale, future masked)·v, heads merged back; the softmax in fp32 and rounded to q's dtype, as transformers does.</summary>
     /// <param name="q">(b, heads, s, d): the new tokens, at positions past .. past+s−1</param>
     /// <param name="k">(b, heads, past+s, d): every token so far</param>
     /// <param name="v">(b, heads, past+s, d)</param>
     /// <param name="window">A sliding window (Mistral): query i sees keys j with i − window &lt; j ≤ i; null: every earlier key.</param>
+    /// <param name="scale">What the scores are multiplied by; 1/√d when null (Gemma: query_pre_attn_scalar^−½).</param>
+    /// <param name="softcap">Gemma 2's attn_logit_softcapping: scores become tanh(s / cap)·cap, before the mask as transformers' eager path does.</param>
     /// <returns>(b, s, heads·d)</returns>
-    public static Tensor Attend(Tensor q, Tensor k, Tensor v, int? window = null)
+    public static Tensor Attend(Tensor q, Tensor k, Tensor v, int? window = null, double? scale = null, double? softcap = null)
     {
         using var scope = NewDisposeScope();
         long batch = q.shape[0], heads = q.shape[1], seq = q.shape[2], d = q.shape[3], total = k.shape[2];
-        var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(d);                  // (b, heads, s, past+s)
+        var scores = q.matmul(k.transpose(-2, -1)) * (scale ?? 1 / Math.Sqrt(d));   // (b, heads, s, past+s)
+        if (softcap is double cap) scores = (scores / cap).tanh() * cap;
         var future = ones(seq, total, dtype: ScalarType.Bool, device: q.device).triu(total - seq + 1);   // key j > past + i
         if (window is int w)
             future = future.logical_or(ones(seq, total, dtype: ScalarType.Bool, device: q.device).tril(total - seq - w));   // key j ≤ past + i − w

@@ -12,9 +12,10 @@ public sealed partial class LlamaDecoderLayer : nn.Module<Tensor, Tensor>, ICach
     private RmsNorm input_layernorm;
     private RmsNorm post_attention_layernorm;
 
-    public LlamaDecoderLayer(ModelConfig config, Device? device = null) : base(nameof(LlamaDecoderLayer))
+    /// <param name="layer">This layer's index (its sliding window and rotary base).</param>
+    public LlamaDecoderLayer(ModelConfig config, int layer, Device? device = null) : base(nameof(LlamaDecoderLayer))
     {
-        self_attn = new LlamaAttention(config, device);
+        self_attn = new LlamaAttention(config, layer, device);
         mlp = new LlamaMlp(config.HiddenSize, config.IntermediateSize, config.MlpBias, device);
         input_layernorm = new RmsNorm(config.HiddenSize, config.NormEps, device);
         post_attention_layernorm = new RmsNorm(config.HiddenSize, config.NormEps, device);

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace LoraGen.Models.Llama;
 
 /// <summary>
-/// The Llama family (Llama 2/3, Mistral, TinyLlama, SmolLM; Qwen2 with its q/k/v biases) as Hugging Face
+/// The Llama family (Llama 2/3, Mistral, TinyLlama, SmolLM; Qwen2 with its q/k/v biases; Qwen3 with its q/k norms) as Hugging Face
 /// lays it out: field names are the checkpoint's module names, so parameters read
 /// <c>model.layers.0.self_attn.q_proj.weight</c>. With tied embeddings there is no lm_head: the logits use
 /// the embedding matrix.
@@ -18,8 +18,8 @@ public sealed partial class LlamaForCausalLM : nn.Module<Tensor, Tensor>, ICausa
 
     public LlamaForCausalLM(ModelConfig config, Device? device = null) : base(nameof(LlamaForCausalLM))
     {
-        if (config.Family is not (ModelFamily.Llama or ModelFamily.Qwen2))
-            throw new ArgumentException($"LlamaForCausalLM builds the Llama family (llama, mistral, qwen2); got model_type '{config.ModelType}'.", nameof(config));
+        if (config.Family is not (ModelFamily.Llama or ModelFamily.Qwen2 or ModelFamily.Qwen3))
+            throw new ArgumentException($"LlamaForCausalLM builds the Llama family (llama, mistral, qwen2, qwen3); got model_type '{config.ModelType}'.", nameof(config));
         Config = config;
         model = new LlamaModel(config, device);
         if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false, device: device);

@@ -16,7 +16,7 @@ public sealed partial class LlamaModel : nn.Module<Tensor, Tensor>
     public LlamaModel(ModelConfig config, Device? device = null) : base(nameof(LlamaModel))
     {
         embed_tokens = Embeddings.Create(config.VocabSize, config.HiddenSize, device);
-        for (int i = 0; i < config.Layers; i++) layers.Add(new LlamaDecoderLayer(config, device));
+        for (int i = 0; i < config.Layers; i++) layers.Add(new LlamaDecoderLayer(config, i, device));
         norm = new RmsNorm(config.HiddenSize, config.NormEps, device);
         RegisterComponents();
     }

@@ -4,18 +4,26 @@ using static TorchSharp.torch;
 namespace LoraGen.Models.Llama;
 
 /// <summary>
-/// x / √(mean(x²) + ε) · weight, over the last dimension (Llama's normalisation, no bias, no centring). As in
-/// transformers, a 16-bit input is normalised in fp32 and rounded back before the weight multiplies it.
+/// x / √(mean(x²) + ε) · weight over the last dimension (no bias, no centring), in the two roundings transformers
+/// publishes. Llama's: a 16-bit input is normalised in fp32 and rounded back before the weight multiplies it.
+/// Gemma's (<see cref="Gemma"/>): the weight is stored as an offset from 1 (zeros at init), x·(1 + weight) is
+/// computed wholly in fp32 and rounded once at the end.
 /// </summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
     private Parameter _weight;
     private readonly double _eps;
+    private readonly bool _unitOffset;
 
-    public RmsNorm(long size, double eps = 1e-5, Device? device = null) : base(nameof(RmsNorm))
+    public RmsNorm(long size, double eps = 1e-5, Device? device = null) : this(size, eps, device, unitOffset: false)
     {
-        _weight = new Parameter(ones(size, device: device));
+    }
+
+    private RmsNorm(long size, double eps, Device? device, bool unitOffset) : base(nameof(RmsNorm))
+    {
+        _weight = new Parameter(unitOffset ? zeros(size, device: device) : ones(size, device: device));
         _eps = eps;
+        _unitOffset = unitOffset;
         register_parameter(nameof(weight), _weight);
     }
 
@@ -32,14 +40,19 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         }
     }
 
+    /// <summary>Gemma's RMSNorm: x·(1 + weight), all in fp32 for 16-bit inputs, rounded once.</summary>
+    public static RmsNorm Gemma(long size, double eps, Device? device = null) => new(size, eps, device, unitOffset: true);
+
     /// <param name="x">(..., size)</param>
     public override Tensor forward(Tensor x)
     {
-        using var wide = x.dtype is ScalarType.Float16 or ScalarType.BFloat16 ? x.to(ScalarType.Float32) : x.alias();
-        using var meanSquare = wide.pow(2).mean([-1], keepdim: true);  // (..., 1)
-        using var inverse = (meanSquare + _eps).rsqrt();
-        using var normalized = wide * inverse;
-        using var rounded = normalized.to(x.dtype);
-        return weight * rounded;
+        using var scope = NewDisposeScope();
+        var wide = x.dtype is ScalarType.Float16 or ScalarType.BFloat16 ? x.to(ScalarType.Float32) : x.alias();
+        var meanSquare = wide.pow(2).mean([-1], keepdim: true);          // (..., 1)
+        var normalized = wide * (meanSquare + _eps).rsqrt();
+        var result = _unitOffset
+            ? (normalized * (weight.to(normalized.dtype) + 1)).to(x.dtype)  // (x·(1 + w)) rounded once
+            : weight * normalized.to(x.dtype);                              // rounded, then weighted
+        return result.MoveToOuterDisposeScope();
     }
 }

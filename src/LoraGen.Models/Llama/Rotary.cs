@@ -21,18 +21,17 @@ public static class Rotary
         return (both.cos().mul_(factor).to(dtype).MoveToOuterDisposeScope(), both.sin().mul_(factor).to(dtype).MoveToOuterDisposeScope());
     }
 
+    /// <summary>Rotates the first r = cos's width dimensions of each head; the rest pass unchanged (Phi's partial_rotary_factor).</summary>
     /// <param name="x">(batch, heads, seq, headDim)</param>
-    /// <param name="cos">(seq, headDim)</param>
-    /// <param name="sin">(seq, headDim)</param>
+    /// <param name="cos">(seq, r), r ≤ headDim</param>
+    /// <param name="sin">(seq, r)</param>
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
-        long half = x.shape[^1] / 2;
-        using var first = x.narrow(-1, 0, half);
-        using var second = x.narrow(-1, half, half);
-        using var negated = second.neg();
-        using var rotated = cat([negated, first], -1);        // rotate_half(x) = (−x₂, x₁)
-        using var a = x * cos;
-        using var b = rotated * sin;
-        return a + b;
+        using var scope = NewDisposeScope();
+        long r = cos.shape[^1], half = r / 2, d = x.shape[^1];
+        var part = r == d ? x.alias() : x.narrow(-1, 0, r);                       // (b, heads, s, r)
+        var rotated = cat([part.narrow(-1, half, half).neg(), part.narrow(-1, 0, half)], -1);   // rotate_half: (−x₂, x₁)
+        var turned = part * cos + rotated * sin;
+        return (r == d ? turned : cat([turned, x.narrow(-1, r, d - r)], -1)).MoveToOuterDisposeScope();
     }
 }

@@ -1,7 +1,9 @@
 using LoraGen.Checkpoints;
+using LoraGen.Models.Gemma;
 using LoraGen.Models.Gpt2;
 using LoraGen.Models.Llama;
 using LoraGen.Models.Phi;
+using LoraGen.Models.Phi3;
 using LoraGen.Planning;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -19,6 +21,17 @@ public static class HfModels
     public static void Export(nn.Module model, string path, ScalarType dtype = ScalarType.BFloat16, long maxShardBytes = MergedExport.DefaultMaxShardBytes) =>
         MergedExport.Write(path, model, dtype, model is Gpt2LMHeadModel ? Gpt2LMHeadModel.IsConv1DWeight : null, maxShardBytes);
 
+    /// <summary>The reference class of <paramref name="config"/>'s family, freshly initialised (on the meta device: shapes only).</summary>
+    public static nn.Module<Tensor, Tensor> Create(ModelConfig config, Device? device = null) => config.Family switch
+    {
+        ModelFamily.Llama or ModelFamily.Qwen2 or ModelFamily.Qwen3 => new LlamaForCausalLM(config, device),
+        ModelFamily.Gemma2 or ModelFamily.Gemma3 => new GemmaForCausalLM(config, device),
+        ModelFamily.Phi3 => new Phi3ForCausalLM(config, device),
+        ModelFamily.Gpt2 => new Gpt2LMHeadModel(config, device),
+        ModelFamily.Phi => new PhiForCausalLM(config, device),
+        _ => throw new ArgumentOutOfRangeException(nameof(config), config.Family, "no model class for this family"),
+    };
+
     /// <summary>
     /// Builds the model on the meta device (no memory, no random initialisation) and gives every parameter its
     /// weights straight from the checkpoint in <paramref name="dtype"/>: host memory peaks at about the model in
@@ -29,7 +42,7 @@ public static class HfModels
     {
         var config = ModelConfigReader.FromFile(Path.Combine(folder, "config.json"));
         using var checkpoint = ShardedCheckpoint.Open(folder);
-        var model = Build(config, new Device(DeviceType.META));
+        var model = Create(config, new Device(DeviceType.META));
         try
         {
             HfWeights.Materialize(model, checkpoint, dtype, LayoutOf(config));
@@ -41,14 +54,6 @@ public static class HfModels
             throw;
         }
     }
-
-    /// <summary>The reference model class of a config's family, on <paramref name="device"/>.</summary>
-    public static nn.Module<Tensor, Tensor> Build(ModelConfig config, Device? device = null) => config.Family switch
-    {
-        ModelFamily.Llama or ModelFamily.Qwen2 => new LlamaForCausalLM(config, device),
-        ModelFamily.Gpt2 => new Gpt2LMHeadModel(config, device),
-        _ => new PhiForCausalLM(config, device),
-    };
 
     /// <summary>How the family's checkpoint keys map onto the model's parameter names.</summary>
     private static HfWeights.Layout LayoutOf(ModelConfig config) => config.Family == ModelFamily.Gpt2

@@ -39,9 +39,8 @@ public sealed partial class PhiAttention : nn.Module<Tensor, Tensor>
         var v = v_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);
         var (cos, sin) = Rotary.Tables(past + seq, rotated, _config.RopeTheta, x.device, x.dtype);
         (cos, sin) = (cos.narrow(0, past, seq), sin.narrow(0, past, seq));          // positions past .. past+s−1
-        Tensor Rotate(Tensor t) => cat([Rotary.Apply(t.narrow(-1, 0, rotated), cos, sin), t.narrow(-1, rotated, d - rotated)], -1);
-        q = Rotate(q);
-        k = Rotate(k);
+        q = Rotary.Apply(q, cos, sin);                                               // the first `rotated` dimensions
+        k = Rotary.Apply(k, cos, sin);
         if (cache is not null) (k, v) = cache.Append(layer, k, v);
         var mixed = CausalAttention.Attend(q, CausalAttention.ExpandKv(k, heads, kvHeads), CausalAttention.ExpandKv(v, heads, kvHeads));
         return dense.forward(mixed).MoveToOuterDisposeScope();                      // (b, s, hidden)

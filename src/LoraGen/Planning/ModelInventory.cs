@@ -13,8 +13,10 @@ public sealed record LinearShape(string Path, long In, long Out, bool HasBias, b
     public long Parameters => checked(In * Out + (HasBias ? Out : 0));
 
     /// <summary>The module path of every instance (<c>{i}</c> replaced by 0, 1, ...).</summary>
-    public IEnumerable<string> InstancePaths() =>
-        Path.Contains(ModulePath.IndexSegment) ? Enumerable.Range(0, Instances).Select(i => Path.Replace(ModulePath.IndexSegment, i.ToString(System.Globalization.CultureInfo.InvariantCulture))) : [Path];
+    public IEnumerable<string> InstancePaths() => Expand(Path, Instances);
+
+    internal static IEnumerable<string> Expand(string path, int instances) =>
+        path.Contains(ModulePath.IndexSegment) ? Enumerable.Range(0, instances).Select(i => path.Replace(ModulePath.IndexSegment, i.ToString(System.Globalization.CultureInfo.InvariantCulture))) : [path];
 
     /// <summary>
     /// How many instances a target name selects, peft's way (exact path or dotted suffix): all of them, or one when
@@ -46,7 +48,11 @@ public sealed record LinearShape(string Path, long In, long Out, bool HasBias, b
 }
 
 /// <summary>Parameters that are not in a Linear layer (embeddings and norms): <paramref name="Count"/> per instance.</summary>
-public sealed record OtherParameters(string Path, long Count, int Instances = 1);
+public sealed record OtherParameters(string Path, long Count, int Instances = 1)
+{
+    /// <summary>The module path of every instance (<c>{i}</c> replaced by 0, 1, ...).</summary>
+    public IEnumerable<string> InstancePaths() => LinearShape.Expand(Path, Instances);
+}
 
 /// <summary>
 /// Every parameter of a model built from a <see cref="ModelConfig"/>, with Hugging Face's module paths: one
@@ -72,13 +78,13 @@ public sealed class ModelInventory
     {
         var linears = new List<LinearShape>();
         var others = new List<OtherParameters>();
-        long h = c.HiddenSize, q = c.QDim, kv = c.KvDim, inter = c.IntermediateSize, vocab = c.VocabSize;
+        long h = c.HiddenSize, q = c.QDim, kv = c.KvDim, d = c.HeadDim, inter = c.IntermediateSize, vocab = c.VocabSize;
         int n = c.Layers;
         checked
         {
             switch (c.Family)
             {
-                case ModelFamily.Llama or ModelFamily.Qwen2:
+                case ModelFamily.Llama or ModelFamily.Qwen2 or ModelFamily.Qwen3 or ModelFamily.Gemma2 or ModelFamily.Gemma3:
                 {
                     bool qkvBias = c.Family == ModelFamily.Qwen2 || c.AttentionBias, mlpBias = c.MlpBias;
                     const string p = "model.layers.{i}.";
@@ -90,6 +96,30 @@ public sealed class ModelInventory
                     linears.Add(new(p + "mlp.gate_proj", h, inter, mlpBias, Instances: n));
                     linears.Add(new(p + "mlp.up_proj", h, inter, mlpBias, Instances: n));
                     linears.Add(new(p + "mlp.down_proj", inter, h, mlpBias, Instances: n));
+                    if (c.HasQkNorm)
+                    {
+                        others.Add(new(p + "self_attn.q_norm", d, n));   // one weight per head dimension, shared by the heads
+                        others.Add(new(p + "self_attn.k_norm", d, n));
+                    }
+                    others.Add(new(p + "input_layernorm", h, n));
+                    others.Add(new(p + "post_attention_layernorm", h, n));
+                    if (c.IsGemma)
+                    {
+                        others.Add(new(p + "pre_feedforward_layernorm", h, n));
+                        others.Add(new(p + "post_feedforward_layernorm", h, n));
+                    }
+                    others.Add(new("model.norm", h));
+                    if (!c.TieWordEmbeddings) linears.Add(new("lm_head", h, vocab, false, IsOutputHead: true));
+                    break;
+                }
+                case ModelFamily.Phi3:
+                {
+                    const string p = "model.layers.{i}.";
+                    others.Add(new("model.embed_tokens", vocab * h));
+                    linears.Add(new(p + "self_attn.qkv_proj", h, q + 2 * kv, false, Instances: n));   // rows: q, then k, then v
+                    linears.Add(new(p + "self_attn.o_proj", q, h, false, Instances: n));
+                    linears.Add(new(p + "mlp.gate_up_proj", h, 2 * inter, false, Instances: n));       // rows: gate, then up
+                    linears.Add(new(p + "mlp.down_proj", inter, h, false, Instances: n));
                     others.Add(new(p + "input_layernorm", h, n));
                     others.Add(new(p + "post_attention_layernorm", h, n));
                     others.Add(new("model.norm", h));

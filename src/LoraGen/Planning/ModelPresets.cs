@@ -15,6 +15,13 @@ public static class ModelPresets
         ["mistral-7b"] = new("mistral", ModelFamily.Llama, 4096, 14336, 32, 32, 8, 32000, false),
         ["qwen2-0.5b"] = new("qwen2", ModelFamily.Qwen2, 896, 4864, 24, 14, 2, 151936, true, RopeTheta: 1000000, NormEps: 1e-6),
         ["qwen2-7b"] = new("qwen2", ModelFamily.Qwen2, 3584, 18944, 28, 28, 4, 152064, false, RopeTheta: 1000000, NormEps: 1e-6),
+        ["qwen3-0.6b"] = new("qwen3", ModelFamily.Qwen3, 1024, 3072, 28, 16, 8, 151936, true, RopeTheta: 1000000, NormEps: 1e-6, HeadDimension: 128),
+        ["qwen3-8b"] = new("qwen3", ModelFamily.Qwen3, 4096, 12288, 36, 32, 8, 151936, false, RopeTheta: 1000000, NormEps: 1e-6, HeadDimension: 128),
+        ["gemma-2-2b"] = new("gemma2", ModelFamily.Gemma2, 2304, 9216, 26, 8, 4, 256000, true, NormEps: 1e-6, HeadDimension: 256,
+            SlidingWindow: 4096, SlidingWindowPattern: 2, QueryPreAttnScalar: 256, AttentionSoftcap: 50, FinalLogitSoftcap: 30),
+        ["gemma-3-1b"] = new("gemma3_text", ModelFamily.Gemma3, 1152, 6912, 26, 4, 1, 262144, true, RopeTheta: 1000000, NormEps: 1e-6, HeadDimension: 256,
+            SlidingWindow: 512, SlidingWindowPattern: 6, LocalRopeTheta: 10000, QueryPreAttnScalar: 256),
+        ["phi-3-mini"] = new("phi3", ModelFamily.Phi3, 3072, 8192, 32, 32, 32, 32064, false, SlidingWindow: 2047),   // Phi-3-mini-4k
         ["gpt2"] = new("gpt2", ModelFamily.Gpt2, 768, 3072, 12, 12, 12, 50257, true, 1024),
         ["gpt2-medium"] = new("gpt2", ModelFamily.Gpt2, 1024, 4096, 24, 16, 16, 50257, true, 1024),
         ["gpt2-large"] = new("gpt2", ModelFamily.Gpt2, 1280, 5120, 36, 20, 20, 50257, true, 1024),

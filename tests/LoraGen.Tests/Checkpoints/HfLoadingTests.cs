@@ -231,7 +231,7 @@ public sealed class HfLoadingTests : IDisposable
         File.WriteAllText(Path.Combine(_folder.FullName, "config.json"), configJson);
         var config = ModelConfigReader.FromFile(_folder.FullName);
         manual_seed(109);
-        using var original = HfModels.Build(config);
+        using var original = HfModels.Create(config);
         RoundThroughBf16(original);
         var tensors = original.named_parameters().Select(p => (p.name, p.parameter.to(ScalarType.BFloat16))).ToList();
         SafetensorsWriter.Write(Path.Combine(_folder.FullName, "model.safetensors"), tensors);

@@ -1,8 +1,10 @@
 using LoraGen.Models.Attention;
+using LoraGen.Models.Gemma;
 using LoraGen.Models.Generation;
 using LoraGen.Models.Gpt2;
 using LoraGen.Models.Llama;
 using LoraGen.Models.Phi;
+using LoraGen.Models.Phi3;
 using LoraGen.Planning;
 using static TorchSharp.torch;
 
@@ -10,7 +12,7 @@ namespace LoraGen.Tests.Models;
 
 public class GenerationTests
 {
-    public static TheoryData<string> Families => new() { "llama", "gpt2", "phi" };
+    public static TheoryData<string> Families => new() { "llama", "gpt2", "phi", "qwen3", "gemma2", "gemma3", "phi3" };
 
     private static ICausalLanguageModel Build(string family)
     {
@@ -19,7 +21,14 @@ public class GenerationTests
         {
             "llama" => new LlamaForCausalLM(new ModelConfig("llama", ModelFamily.Llama, 32, 64, 2, 4, 2, 40, false)),
             "gpt2" => new Gpt2LMHeadModel(new ModelConfig("gpt2", ModelFamily.Gpt2, 32, 64, 2, 4, 4, 40, true, 64)),
-            _ => new PhiForCausalLM(new ModelConfig("phi", ModelFamily.Phi, 32, 64, 2, 4, 4, 40, false, RotaryFraction: 0.5)),
+            "phi" => new PhiForCausalLM(new ModelConfig("phi", ModelFamily.Phi, 32, 64, 2, 4, 4, 40, false, RotaryFraction: 0.5)),
+            "qwen3" => new LlamaForCausalLM(new ModelConfig("qwen3", ModelFamily.Qwen3, 32, 64, 2, 4, 2, 40, true, HeadDimension: 12)),
+            // Windows of 3 and 4 over sequences of 6 to 16 tokens: the cache must keep the keys a window no longer shows.
+            "gemma2" => new GemmaForCausalLM(new ModelConfig("gemma2", ModelFamily.Gemma2, 32, 64, 2, 4, 2, 40, true, HeadDimension: 16,
+                SlidingWindow: 3, SlidingWindowPattern: 2, QueryPreAttnScalar: 10, AttentionSoftcap: 2.5, FinalLogitSoftcap: 3)),
+            "gemma3" => new GemmaForCausalLM(new ModelConfig("gemma3_text", ModelFamily.Gemma3, 32, 64, 3, 4, 2, 40, true, RopeTheta: 1e6,
+                HeadDimension: 16, SlidingWindow: 3, SlidingWindowPattern: 3, LocalRopeTheta: 10000, QueryPreAttnScalar: 24)),
+            _ => new Phi3ForCausalLM(new ModelConfig("phi3", ModelFamily.Phi3, 32, 64, 2, 4, 2, 40, false, RotaryFraction: 0.5, SlidingWindow: 4)),
         };
     }
 

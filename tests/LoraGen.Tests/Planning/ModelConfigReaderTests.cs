@@ -39,7 +39,7 @@ public class ModelConfigReaderTests
     }
 
     [Theory]
-    [InlineData("""{"model_type": "bert"}""", "model_type 'bert' is not supported (supported: llama, mistral, qwen2, gpt2, phi)")]
+    [InlineData("""{"model_type": "bert"}""", "model_type 'bert' is not supported (supported: llama, mistral, qwen2, qwen3, gemma2, gemma3_text, gpt2, phi, phi3)")]
     [InlineData("""{"hidden_size": 8}""", "missing field 'model_type'")]
     [InlineData("""{"model_type": "llama", "hidden_size": 64}""", "missing field 'intermediate_size'")]
     [InlineData("""{"model_type": "llama", "hidden_size": -64, "intermediate_size": 8}""", "field 'hidden_size' must be positive; got -64")]

@@ -1,0 +1,37 @@
+using LoraGen.Models.Layers;
+using LoraGen.Models.Attention;
+using LoraGen.Models.Llama;
+using LoraGen.Planning;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LoraGen.Models.Phi3;
+
+/// <summary>HF's <c>model.*</c> for Phi-3: embeddings, the blocks, the final RMSNorm.</summary>
+public sealed partial class Phi3Model : nn.Module<Tensor, Tensor>
+{
+    private Embedding embed_tokens;
+    private ModuleList<Phi3DecoderLayer> layers = new();
+    private RmsNorm norm;
+
+    public Phi3Model(ModelConfig config, Device? device = null) : base(nameof(Phi3Model))
+    {
+        embed_tokens = Embeddings.Create(config.VocabSize, config.HiddenSize, device);
+        for (int i = 0; i < config.Layers; i++) layers.Add(new Phi3DecoderLayer(config, device));
+        norm = new RmsNorm(config.HiddenSize, config.NormEps, device);
+        RegisterComponents();
+    }
+
+    public Parameter EmbeddingWeight => embed_tokens.weight!;
+
+    /// <param name="ids">(batch, seq) token ids</param>
+    /// <returns>(batch, seq, hidden)</returns>
+    public override Tensor forward(Tensor ids) => Forward(ids, null);
+
+    /// <summary>For tokens that follow those in <paramref name="cache"/>, which is extended by them.</summary>
+    public Tensor Forward(Tensor ids, KvCache? cache)
+    {
+        using var h = DecoderStack.Run(embed_tokens.forward(ids), layers, cache);
+        return norm.forward(h);
+    }
+}
