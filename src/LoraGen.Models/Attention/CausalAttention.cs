@@ -19,15 +19,31 @@ public static class CausalAttention
     /// <returns>(b, s, heads·d)</returns>
     public static Tensor Attend(Tensor q, Tensor k, Tensor v, int? window = null, double? scale = null, double? softcap = null)
     {
+        using var masked = MaskedKeys(q.shape[2], k.shape[2], window, q.device);
+        return Attend(q, k, v, masked, scale, softcap);
+    }
+
+    /// <summary>The same with the mask given: a forward pass builds it once for all its layers (<see cref="ForwardPass"/>).</summary>
+    /// <param name="masked">(s, past+s) bool: true where a query must not see a key.</param>
+    public static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor masked, double? scale = null, double? softcap = null)
+    {
         using var scope = NewDisposeScope();
-        long batch = q.shape[0], heads = q.shape[1], seq = q.shape[2], d = q.shape[3], total = k.shape[2];
+        long batch = q.shape[0], heads = q.shape[1], seq = q.shape[2], d = q.shape[3];
         var scores = q.matmul(k.transpose(-2, -1)) * (scale ?? 1 / Math.Sqrt(d));   // (b, heads, s, past+s)
         if (softcap is double cap) scores = (scores / cap).tanh() * cap;
-        var future = ones(seq, total, dtype: ScalarType.Bool, device: q.device).triu(total - seq + 1);   // key j > past + i
-        if (window is int w)
-            future = future.logical_or(ones(seq, total, dtype: ScalarType.Bool, device: q.device).tril(total - seq - w));   // key j ≤ past + i − w
         var wide = q.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;         // never narrower than fp32
-        var weights = nn.functional.softmax(scores.masked_fill(future, float.NegativeInfinity), -1, wide).to(q.dtype);
+        var weights = nn.functional.softmax(scores.masked_fill(masked, float.NegativeInfinity), -1, wide).to(q.dtype);
         return weights.matmul(v).transpose(1, 2).reshape(batch, seq, heads * d).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Which keys each new query must not see: later ones, and with a window those window or more positions back.</summary>
+    /// <returns>(seq, total) bool, for queries at positions total−seq .. total−1</returns>
+    public static Tensor MaskedKeys(long seq, long total, int? window, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var future = ones(seq, total, dtype: ScalarType.Bool, device: device).triu(total - seq + 1);   // key j > past + i
+        if (window is int w)
+            future = future.logical_or(ones(seq, total, dtype: ScalarType.Bool, device: device).tril(total - seq - w));   // key j ≤ past + i − w
+        return future.MoveToOuterDisposeScope();
     }
 }

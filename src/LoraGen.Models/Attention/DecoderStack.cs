@@ -6,11 +6,12 @@ namespace LoraGen.Models.Attention;
 public interface ICachedBlock
 {
     /// <param name="x">(batch, new, hidden)</param>
+    /// <param name="pass">The cache, rotary tables and masks this pass's layers share.</param>
     /// <param name="layer">This block's index in the cache.</param>
-    Tensor Forward(Tensor x, KvCache? cache, int layer);
+    Tensor Forward(Tensor x, ForwardPass pass, int layer);
 }
 
-/// <summary>Runs the blocks of a decoder in order, freeing each hidden state once the next exists.</summary>
+/// <summary>Runs the blocks of a decoder in order, freeing each hidden state once the next exists; one <see cref="ForwardPass"/> for them all.</summary>
 public static class DecoderStack
 {
     /// <param name="hidden">(batch, new, hidden), consumed.</param>
@@ -18,10 +19,11 @@ public static class DecoderStack
     public static Tensor Run(Tensor hidden, IEnumerable<ICachedBlock> blocks, KvCache? cache)
     {
         long tokens = hidden.shape[1];
+        using var pass = new ForwardPass(cache, tokens, hidden.device);
         int layer = 0;
         foreach (var block in blocks)
         {
-            var next = block.Forward(hidden, cache, layer++);
+            var next = block.Forward(hidden, pass, layer++);
             hidden.Dispose();
             hidden = next;
         }

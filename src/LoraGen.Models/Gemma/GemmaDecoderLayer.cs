@@ -28,12 +28,16 @@ public sealed partial class GemmaDecoderLayer : nn.Module<Tensor, Tensor>, ICach
     }
 
     /// <param name="x">(batch, seq, hidden)</param>
-    public override Tensor forward(Tensor x) => Forward(x, null, 0);
+    public override Tensor forward(Tensor x)
+    {
+        using var pass = ForwardPass.Of(x);
+        return Forward(x, pass, 0);
+    }
 
-    public Tensor Forward(Tensor x, KvCache? cache, int layer)
+    public Tensor Forward(Tensor x, ForwardPass pass, int layer)
     {
         using var scope = NewDisposeScope();
-        var attended = post_attention_layernorm.forward(self_attn.Forward(input_layernorm.forward(x), cache, layer));
+        var attended = post_attention_layernorm.forward(self_attn.Forward(input_layernorm.forward(x), pass, layer));
         var h = x + attended;                                                       // (b, s, hidden)
         var mixed = post_feedforward_layernorm.forward(mlp.forward(pre_feedforward_layernorm.forward(h)));
         return (h + mixed).MoveToOuterDisposeScope();

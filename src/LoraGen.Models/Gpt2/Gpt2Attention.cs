@@ -23,17 +23,21 @@ public sealed partial class Gpt2Attention : nn.Module<Tensor, Tensor>
     }
 
     /// <param name="x">(batch, seq, hidden)</param>
-    public override Tensor forward(Tensor x) => Forward(x, null, 0);
+    public override Tensor forward(Tensor x)
+    {
+        using var pass = ForwardPass.Of(x);
+        return Forward(x, pass, 0);
+    }
 
-    /// <summary>For tokens that follow those in <paramref name="cache"/> (when given), whose keys and values it extends.</summary>
-    public Tensor Forward(Tensor x, KvCache? cache, int layer)
+    /// <summary>The same within a forward pass: after the tokens in its cache (when it has one), whose keys and values it extends.</summary>
+    public Tensor Forward(Tensor x, ForwardPass pass, int layer)
     {
         using var scope = NewDisposeScope();
         long batch = x.shape[0], seq = x.shape[1], hidden = x.shape[2], d = hidden / _heads;
         var qkv = c_attn.forward(x).split(hidden, dim: -1);                         // 3 x (b, s, hidden)
         Tensor Heads(Tensor t) => t.view(batch, seq, _heads, d).transpose(1, 2);      // (b, heads, s, d)
         var (q, k, v) = (Heads(qkv[0]), Heads(qkv[1]), Heads(qkv[2]));
-        if (cache is not null) (k, v) = cache.Append(layer, k, v);                   // (b, heads, past+s, d)
-        return c_proj.forward(CausalAttention.Attend(q, k, v)).MoveToOuterDisposeScope();
+        if (pass.Cache is { } cache) (k, v) = cache.Append(layer, k, v);                   // (b, heads, past+s, d)
+        return c_proj.forward(CausalAttention.Attend(q, k, v, pass.Mask(null))).MoveToOuterDisposeScope();
     }
 }

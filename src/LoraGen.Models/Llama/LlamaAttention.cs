@@ -43,13 +43,17 @@ public sealed partial class LlamaAttention : nn.Module<Tensor, Tensor>
 
     /// <param name="x">(batch, seq, hidden)</param>
     /// <returns>(batch, seq, hidden)</returns>
-    public override Tensor forward(Tensor x) => Forward(x, null, 0);
+    public override Tensor forward(Tensor x)
+    {
+        using var pass = ForwardPass.Of(x);
+        return Forward(x, pass, 0);
+    }
 
-    /// <summary>The same, for tokens that follow those in <paramref name="cache"/> (when given), whose keys and values it extends.</summary>
-    public Tensor Forward(Tensor x, KvCache? cache, int layer)
+    /// <summary>The same within a forward pass: after the tokens in its cache (when it has one), whose keys and values it extends.</summary>
+    public Tensor Forward(Tensor x, ForwardPass pass, int layer)
     {
         using var scope = NewDisposeScope();
-        long batch = x.shape[0], seq = x.shape[1], d = _config.HeadDim, past = cache?.Length ?? 0;
+        long batch = x.shape[0], seq = x.shape[1], d = _config.HeadDim;
         int heads = _config.Heads, kvHeads = _config.KvHeads;
         var q = q_proj.forward(x).view(batch, seq, heads, d);                       // (b, s, heads, d)
         var k = k_proj.forward(x).view(batch, seq, kvHeads, d);                     // (b, s, kvHeads, d)
@@ -57,13 +61,12 @@ public sealed partial class LlamaAttention : nn.Module<Tensor, Tensor>
         q = q.transpose(1, 2);                                                      // (b, heads, s, d)
         k = k.transpose(1, 2);                                                      // (b, kvHeads, s, d)
         var v = v_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);
-        var (cos, sin) = Rotary.Tables(past + seq, d, _rope.Theta, x.device, x.dtype, _rope.Scaling);
-        (cos, sin) = (cos.narrow(0, past, seq), sin.narrow(0, past, seq));          // positions past .. past+s−1
+        var (cos, sin) = pass.Rotary(d, _rope.Theta, _rope.Scaling, x.dtype);      // (s, d): positions past .. past+s−1
         q = Rotary.Apply(q, cos, sin);
         k = Rotary.Apply(k, cos, sin);
-        if (cache is not null) (k, v) = cache.Append(layer, k, v);                  // (b, kvHeads, past+s, d)
+        if (pass.Cache is { } cache) (k, v) = cache.Append(layer, k, v);                  // (b, kvHeads, past+s, d)
         var mixed = CausalAttention.Attend(q, CausalAttention.ExpandKv(k, heads, kvHeads), CausalAttention.ExpandKv(v, heads, kvHeads),
-            _window, _config.AttentionScale, _config.AttentionSoftcap);
+            pass.Mask(_window), _config.AttentionScale, _config.AttentionSoftcap);
         return o_proj.forward(mixed).MoveToOuterDisposeScope();                     // (b, s, hidden)
     }
 }

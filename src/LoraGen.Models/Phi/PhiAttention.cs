@@ -25,24 +25,27 @@ public sealed partial class PhiAttention : nn.Module<Tensor, Tensor>
     }
 
     /// <param name="x">(batch, seq, hidden)</param>
-    public override Tensor forward(Tensor x) => Forward(x, null, 0);
+    public override Tensor forward(Tensor x)
+    {
+        using var pass = ForwardPass.Of(x);
+        return Forward(x, pass, 0);
+    }
 
-    /// <summary>For tokens that follow those in <paramref name="cache"/> (when given), whose keys and values it extends.</summary>
-    public Tensor Forward(Tensor x, KvCache? cache, int layer)
+    /// <summary>The same within a forward pass: after the tokens in its cache (when it has one), whose keys and values it extends.</summary>
+    public Tensor Forward(Tensor x, ForwardPass pass, int layer)
     {
         using var scope = NewDisposeScope();
-        long batch = x.shape[0], seq = x.shape[1], d = _config.HeadDim, past = cache?.Length ?? 0;
+        long batch = x.shape[0], seq = x.shape[1], d = _config.HeadDim;
         long rotated = (long)(d * _config.RotaryFraction);
         int heads = _config.Heads, kvHeads = _config.KvHeads;
         var q = q_proj.forward(x).view(batch, seq, heads, d).transpose(1, 2);        // (b, heads, s, d)
         var k = k_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);
         var v = v_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);
-        var (cos, sin) = Rotary.Tables(past + seq, rotated, _config.RopeTheta, x.device, x.dtype);
-        (cos, sin) = (cos.narrow(0, past, seq), sin.narrow(0, past, seq));          // positions past .. past+s−1
+        var (cos, sin) = pass.Rotary(rotated, _config.RopeTheta, null, x.dtype);   // (s, rotated): positions past .. past+s−1
         q = Rotary.Apply(q, cos, sin);                                               // the first `rotated` dimensions
         k = Rotary.Apply(k, cos, sin);
-        if (cache is not null) (k, v) = cache.Append(layer, k, v);
-        var mixed = CausalAttention.Attend(q, CausalAttention.ExpandKv(k, heads, kvHeads), CausalAttention.ExpandKv(v, heads, kvHeads));
+        if (pass.Cache is { } cache) (k, v) = cache.Append(layer, k, v);
+        var mixed = CausalAttention.Attend(q, CausalAttention.ExpandKv(k, heads, kvHeads), CausalAttention.ExpandKv(v, heads, kvHeads), pass.Mask(null));
         return dense.forward(mixed).MoveToOuterDisposeScope();                      // (b, s, hidden)
     }
 }

@@ -20,12 +20,16 @@ public sealed partial class PhiDecoderLayer : nn.Module<Tensor, Tensor>, ICached
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => Forward(x, null, 0);
+    public override Tensor forward(Tensor x)
+    {
+        using var pass = ForwardPass.Of(x);
+        return Forward(x, pass, 0);
+    }
 
-    public Tensor Forward(Tensor x, KvCache? cache, int layer)
+    public Tensor Forward(Tensor x, ForwardPass pass, int layer)
     {
         using var normed = input_layernorm.forward(x);
-        using var attended = self_attn.Forward(normed, cache, layer);
+        using var attended = self_attn.Forward(normed, pass, layer);
         using var mixed = mlp.forward(normed);
         using var sum = x + attended;
         return sum + mixed;

@@ -24,25 +24,28 @@ public sealed partial class Phi3Attention : nn.Module<Tensor, Tensor>
     }
 
     /// <param name="x">(batch, seq, hidden)</param>
-    public override Tensor forward(Tensor x) => Forward(x, null, 0);
+    public override Tensor forward(Tensor x)
+    {
+        using var pass = ForwardPass.Of(x);
+        return Forward(x, pass, 0);
+    }
 
-    /// <summary>For tokens that follow those in <paramref name="cache"/> (when given), whose keys and values it extends.</summary>
-    public Tensor Forward(Tensor x, KvCache? cache, int layer)
+    /// <summary>The same within a forward pass: after the tokens in its cache (when it has one), whose keys and values it extends.</summary>
+    public Tensor Forward(Tensor x, ForwardPass pass, int layer)
     {
         using var scope = NewDisposeScope();
-        long batch = x.shape[0], seq = x.shape[1], d = _config.HeadDim, past = cache?.Length ?? 0;
+        long batch = x.shape[0], seq = x.shape[1], d = _config.HeadDim;
         long rotated = (long)(d * _config.RotaryFraction);
         int heads = _config.Heads, kvHeads = _config.KvHeads;
         var qkv = qkv_proj.forward(x);                                               // (b, s, q + 2·kv)
         var q = qkv.narrow(-1, 0, _config.QDim).view(batch, seq, heads, d).transpose(1, 2);                       // (b, heads, s, d)
         var k = qkv.narrow(-1, _config.QDim, _config.KvDim).view(batch, seq, kvHeads, d).transpose(1, 2);         // (b, kvHeads, s, d)
         var v = qkv.narrow(-1, _config.QDim + _config.KvDim, _config.KvDim).view(batch, seq, kvHeads, d).transpose(1, 2);
-        var (cos, sin) = Rotary.Tables(past + seq, rotated, _config.RopeTheta, x.device, x.dtype, _config.RopeScaling);
-        (cos, sin) = (cos.narrow(0, past, seq), sin.narrow(0, past, seq));          // positions past .. past+s−1
+        var (cos, sin) = pass.Rotary(rotated, _config.RopeTheta, _config.RopeScaling, x.dtype);   // (s, rotated): positions past .. past+s−1
         q = Rotary.Apply(q, cos, sin);                                               // the first `rotated` dimensions
         k = Rotary.Apply(k, cos, sin);
-        if (cache is not null) (k, v) = cache.Append(layer, k, v);                  // (b, kvHeads, past+s, d)
-        var mixed = CausalAttention.Attend(q, CausalAttention.ExpandKv(k, heads, kvHeads), CausalAttention.ExpandKv(v, heads, kvHeads), _config.SlidingWindow);
+        if (pass.Cache is { } cache) (k, v) = cache.Append(layer, k, v);                  // (b, kvHeads, past+s, d)
+        var mixed = CausalAttention.Attend(q, CausalAttention.ExpandKv(k, heads, kvHeads), CausalAttention.ExpandKv(v, heads, kvHeads), pass.Mask(_config.SlidingWindow));
         return o_proj.forward(mixed).MoveToOuterDisposeScope();                     // (b, s, hidden)
     }
 }

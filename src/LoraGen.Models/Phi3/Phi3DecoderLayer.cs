@@ -23,12 +23,16 @@ public sealed partial class Phi3DecoderLayer : nn.Module<Tensor, Tensor>, ICache
     }
 
     /// <param name="x">(batch, seq, hidden)</param>
-    public override Tensor forward(Tensor x) => Forward(x, null, 0);
+    public override Tensor forward(Tensor x)
+    {
+        using var pass = ForwardPass.Of(x);
+        return Forward(x, pass, 0);
+    }
 
-    public Tensor Forward(Tensor x, KvCache? cache, int layer)
+    public Tensor Forward(Tensor x, ForwardPass pass, int layer)
     {
         using var scope = NewDisposeScope();
-        var h = x + self_attn.Forward(input_layernorm.forward(x), cache, layer);     // (b, s, hidden)
+        var h = x + self_attn.Forward(input_layernorm.forward(x), pass, layer);     // (b, s, hidden)
         return (h + mlp.forward(post_attention_layernorm.forward(h))).MoveToOuterDisposeScope();
     }
 }

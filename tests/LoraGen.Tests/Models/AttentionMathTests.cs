@@ -115,4 +115,27 @@ public class AttentionMathTests
             """);
         Assert.Equal(4096, config.SlidingWindow);
     }
+
+    [Fact]
+    public void A_forward_pass_builds_its_rotary_tables_and_masks_once_for_every_layer()
+    {
+        using var cache = new KvCache(1);
+        using (var k = zeros(1, 1, 3, 8))
+            cache.Append(0, k, k);                                               // three tokens already cached
+        cache.Advance(3);
+        using var pass = new ForwardPass(cache, 2, CPU);                       // positions 3 and 4
+        var (cos, sin) = pass.Rotary(8, 10000, null, ScalarType.Float32);
+        Assert.Same(cos, pass.Rotary(8, 10000, null, ScalarType.Float32).Cos);   // the second layer gets the same tables
+        Assert.NotSame(cos, pass.Rotary(8, 1e6, null, ScalarType.Float32).Cos);  // another base (Gemma 3's global layers): its own
+        var (allCos, allSin) = Rotary.Tables(5, 8, 10000, CPU);
+        TensorAssert.BitwiseEqual(allCos.narrow(0, 3, 2), cos);
+        TensorAssert.BitwiseEqual(allSin.narrow(0, 3, 2), sin);
+
+        var mask = pass.Mask(null);
+        Assert.Same(mask, pass.Mask(null));
+        using var expected = CausalAttention.MaskedKeys(2, 5, null, CPU);
+        TensorAssert.BitwiseEqual(expected, mask);
+        Assert.Equal([false, false, false, false, true], pass.Mask(null)[0].data<bool>().ToArray());   // query at 3 sees keys 0..3
+        Assert.Equal([true, true, false, false, true], pass.Mask(2)[0].data<bool>().ToArray());        // window 2: keys 2..3
+    }
 }

@@ -1,0 +1,65 @@
+using LoraGen.Planning;
+using static TorchSharp.torch;
+
+namespace LoraGen.Models.Attention;
+
+/// <summary>
+/// What the layers of one forward pass share: the key/value cache when generating, and the rotary tables and the
+/// causal masks, built by the first layer that asks and reused by the rest (transformers too builds them once per
+/// forward, not per layer). Lives for one pass and owns what it built.
+/// </summary>
+public sealed class ForwardPass : IDisposable
+{
+    private readonly Dictionary<(long Dimensions, double Theta, RopeScaling? Scaling, ScalarType Dtype), (Tensor Cos, Tensor Sin)> _rotary = new();
+    private readonly Dictionary<int, Tensor> _masks = new();                      // by window; int.MaxValue: none
+    private readonly Device _device;
+
+    /// <param name="tokens">The new tokens of this pass (they follow the cache's).</param>
+    public ForwardPass(KvCache? cache, long tokens, Device device)
+    {
+        Cache = cache;
+        Tokens = tokens;
+        _device = device;
+    }
+
+    /// <summary>A pass over <paramref name="x"/> (batch, seq, hidden) alone, without a cache: one module's own forward.</summary>
+    public static ForwardPass Of(Tensor x) => new(null, x.shape[1], x.device);
+
+    public KvCache? Cache { get; }
+
+    /// <summary>Tokens before this pass's (the position of its first).</summary>
+    public long Past => Cache?.Length ?? 0;
+
+    public long Tokens { get; }
+
+    /// <summary>cos and sin for this pass's positions (Past .. Past+Tokens−1), each (tokens, dimensions), in <paramref name="dtype"/>.</summary>
+    public (Tensor Cos, Tensor Sin) Rotary(long dimensions, double theta, RopeScaling? scaling, ScalarType dtype)
+    {
+        var key = (dimensions, theta, scaling, dtype);
+        if (_rotary.TryGetValue(key, out var tables)) return tables;
+        using var scope = NewDisposeScope();
+        var (cos, sin) = Llama.Rotary.Tables(Past + Tokens, dimensions, theta, _device, dtype, scaling);   // dynamic NTK needs the whole length
+        tables = (cos.narrow(0, Past, Tokens).DetachFromDisposeScope(), sin.narrow(0, Past, Tokens).DetachFromDisposeScope());
+        _rotary[key] = tables;
+        return tables;
+    }
+
+    /// <summary>(tokens, Past+Tokens) bool: the keys each new query must not see (<see cref="CausalAttention.MaskedKeys"/>).</summary>
+    public Tensor Mask(int? window)
+    {
+        int key = window ?? int.MaxValue;
+        if (!_masks.TryGetValue(key, out var mask))
+            _masks[key] = mask = CausalAttention.MaskedKeys(Tokens, Past + Tokens, window, _device).DetachFromDisposeScope();
+        return mask;
+    }
+
+    public void Dispose()
+    {
+        foreach (var (cos, sin) in _rotary.Values)
+        {
+            cos.Dispose();
+            sin.Dispose();
+        }
+        foreach (var mask in _masks.Values) mask.Dispose();
+    }
+}
