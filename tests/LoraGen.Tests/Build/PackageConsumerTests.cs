@@ -142,11 +142,14 @@ public sealed class PackedFeed : IDisposable
     // A version of its own, so the global NuGet cache never serves an older pack of this test.
     public string Version { get; } = $"0.0.0-test.{DateTime.UtcNow:yyyyMMddHHmmss}.{Environment.ProcessId}";
 
+    private readonly XDocument _centralVersions;
+
     private string Feed => Path.Combine(_work.FullName, "feed");
 
     public PackedFeed()
     {
         var root = RepositoryRoot();
+        _centralVersions = XDocument.Load(Path.Combine(root, "Directory.Packages.props"));
         foreach (var package in Packages)
             Run("dotnet", $"pack \"{Path.Combine(root, "src", package)}\" -c Release -o \"{Feed}\" -p:Version={Version}", root);
     }
@@ -159,7 +162,7 @@ public sealed class PackedFeed : IDisposable
         var app = Path.Combine(_work.FullName, $"app{Interlocked.Increment(ref _consumers)}");
         Directory.CreateDirectory(app);
         var references = string.Concat(packageReferences.Select(id =>
-            $"""<PackageReference Include="{id}" Version="{(id.StartsWith("LoraGen", StringComparison.Ordinal) ? Version : "0.107.0")}" />"""));
+            $"""<PackageReference Include="{id}" Version="{(Packages.Contains(id) ? Version : CentralVersion(id))}" />"""));
         File.WriteAllText(Path.Combine(app, "app.csproj"), $"""
             <Project Sdk="Microsoft.NET.Sdk">
               <PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework><ImplicitUsings>enable</ImplicitUsings></PropertyGroup>
@@ -173,6 +176,10 @@ public sealed class PackedFeed : IDisposable
             """);
         return Run("dotnet", "run -c Release", app);
     }
+
+    /// <summary>The repo's own version of a package (the backend bundle matching the TorchSharp the packages reference).</summary>
+    private string CentralVersion(string id) =>
+        (string)_centralVersions.Descendants("PackageVersion").Single(e => (string?)e.Attribute("Include") == id).Attribute("Version")!;
 
     public void Dispose()
     {
