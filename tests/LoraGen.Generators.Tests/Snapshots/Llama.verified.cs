@@ -9,7 +9,7 @@ namespace Demo.Llama
     {
         // Each layer field with a getter, and a setter that also replaces the registered submodule
         // (register_module refuses a taken name); then the slots of the module children.
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         global::System.Collections.Generic.IEnumerable<global::LoraGen.Injection.LoraSlot> global::LoraGen.Injection.ILoraComposite.LoraSlots(string prefix)
         {
             {
@@ -36,23 +36,23 @@ namespace Demo.Llama
     partial class Mlp : global::LoraGen.Injection.ILoraComposite
     {
         /// <summary>The LoRA layer that replaced <c>down_proj</c>; throws before ApplyLora.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public global::LoraGen.Layers.LoraLinear DownProjLora => this.down_proj as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("down_proj is not adapted yet; call ApplyLora() first.");
 
         /// <summary>The LoRA layer that replaced <c>gate_proj</c>; throws before ApplyLora.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public global::LoraGen.Layers.LoraLinear GateProjLora => this.gate_proj as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("gate_proj is not adapted yet; call ApplyLora() first.");
 
         /// <summary>The LoRA layer that replaced <c>up_proj</c>; throws before ApplyLora.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public global::LoraGen.Layers.LoraLinear UpProjLora => this.up_proj as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("up_proj is not adapted yet; call ApplyLora() first.");
 
         // Each layer field with a getter, and a setter that also replaces the registered submodule
         // (register_module refuses a taken name); then the slots of the module children.
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         global::System.Collections.Generic.IEnumerable<global::LoraGen.Injection.LoraSlot> global::LoraGen.Injection.ILoraComposite.LoraSlots(string prefix)
         {
             yield return new global::LoraGen.Injection.LoraSlot(prefix + "gate_proj", null, () => this.gate_proj,
@@ -65,7 +65,7 @@ namespace Demo.Llama
                 module => { this.act = module; LoraGenReplaceSubmodule("act", module); });
         }
 
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         private void LoraGenReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
         {
             if (_internal_submodules.ContainsKey(name)) _internal_submodules[name] = module;
@@ -83,28 +83,28 @@ namespace Demo.Llama
     partial class SelfAttention : global::LoraGen.Injection.ILoraComposite
     {
         /// <summary>The LoRA layer that replaced <c>k_proj</c>; throws before ApplyLora.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public global::LoraGen.Layers.LoraLinear KProjLora => this.k_proj as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("k_proj is not adapted yet; call ApplyLora() first.");
 
         /// <summary>The LoRA layer that replaced <c>o_proj</c>; throws before ApplyLora.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public global::LoraGen.Layers.LoraLinear OProjLora => this.o_proj as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("o_proj is not adapted yet; call ApplyLora() first.");
 
         /// <summary>The LoRA layer that replaced <c>q_proj</c>; throws before ApplyLora.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public global::LoraGen.Layers.LoraLinear QProjLora => this.q_proj as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("q_proj is not adapted yet; call ApplyLora() first.");
 
         /// <summary>The LoRA layer that replaced <c>v_proj</c>; throws before ApplyLora.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public global::LoraGen.Layers.LoraLinear VProjLora => this.v_proj as global::LoraGen.Layers.LoraLinear
             ?? throw new global::System.InvalidOperationException("v_proj is not adapted yet; call ApplyLora() first.");
 
         // Each layer field with a getter, and a setter that also replaces the registered submodule
         // (register_module refuses a taken name); then the slots of the module children.
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         global::System.Collections.Generic.IEnumerable<global::LoraGen.Injection.LoraSlot> global::LoraGen.Injection.ILoraComposite.LoraSlots(string prefix)
         {
             yield return new global::LoraGen.Injection.LoraSlot(prefix + "q_proj", null, () => this.q_proj,
@@ -117,7 +117,7 @@ namespace Demo.Llama
                 module => { this.o_proj = module; LoraGenReplaceSubmodule("o_proj", module); });
         }
 
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         private void LoraGenReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
         {
             if (_internal_submodules.ContainsKey(name)) _internal_submodules[name] = module;
@@ -134,76 +134,76 @@ namespace Demo.Llama
 {
     partial class TinyLlama : global::LoraGen.Injection.ILoraComposite
     {
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         private static readonly global::LoraGen.Injection.LoraClassTarget? LoraGenClassTarget = new global::LoraGen.Injection.LoraClassTarget(new string[] { "layers.{i}.self_attn.q_proj", "layers.{i}.self_attn.k_proj", "layers.{i}.self_attn.v_proj", "layers.{i}.self_attn.o_proj", "layers.{i}.mlp.gate_proj", "layers.{i}.mlp.up_proj", "layers.{i}.mlp.down_proj" }, new global::LoraGen.Layers.LoraConfig(8, 16));
 
         /// <summary>peft's get_peft_model: wraps every [LoraTarget] layer in a LoraLinear (or adds the adapter to it), freezes the rest.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Layers.LoraLinear> ApplyLora(string adapterName = "default") =>
             global::LoraGen.Injection.LoraInjector.Apply(this, ((global::LoraGen.Injection.ILoraComposite)this).LoraSlots(""), adapterName, LoraGenClassTarget);
 
         /// <summary>peft's add_adapter with a run-time configuration: the first adapter becomes active, later ones wait, frozen.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Layers.LoraLinear> ApplyLora(global::LoraGen.Adapters.PeftLoraConfig config, string adapterName = "default") =>
             global::LoraGen.Adapters.ModelAdapters.Apply(this, config, adapterName);
 
         /// <summary>QLoRA: every Linear base (lm_head excepted) to 4 bits (NF4, blocks of 64, double-quantized); before or after ApplyLora.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public int QuantizeBase(global::LoraGen.Quantization.QuantType type = global::LoraGen.Quantization.QuantType.Nf4, int blockSize = 64, bool doubleQuantize = true) =>
             global::LoraGen.Adapters.ModelAdapters.QuantizeBase(this, type, blockSize, doubleQuantize);
 
         /// <summary>peft's set_adapter: computes with exactly these adapters; they train, every other adapter is frozen.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public void SetActiveAdapters(params string[] adapterNames) => global::LoraGen.Adapters.ModelAdapters.SetActiveAdapters(this, adapterNames);
 
         /// <summary>The adapters the model computes with.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public global::System.Collections.Generic.IReadOnlyList<string> ActiveAdapters => global::LoraGen.Adapters.ModelAdapters.ActiveAdapters(this);
 
         /// <summary>peft's disable_adapter(): until disposed, the model computes as its base.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public global::System.IDisposable DisableAdapters() => global::LoraGen.Adapters.ModelAdapters.DisableAdapters(this);
 
         /// <summary>peft's delete_adapter: removes the adapter everywhere; refused while it is merged.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public void DeleteAdapter(string adapterName) => global::LoraGen.Adapters.ModelAdapters.DeleteAdapter(this, adapterName);
 
         /// <summary>Merges the active adapters into the base weights, all or nothing (<paramref name="safe"/>: merged weights must be finite).</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public void MergeLora(bool safe = false) => global::LoraGen.Adapters.ModelAdapters.Merge(this, safe);
 
         /// <summary>Removes every merged adapter: 4-bit bases get their pre-merge codes back, dense ones subtract (float rounding).</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public void UnmergeLora() => global::LoraGen.Adapters.ModelAdapters.Unmerge(this);
 
         /// <summary>True when every layer with an active adapter is merged.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public bool IsLoraMerged => global::LoraGen.Adapters.ModelAdapters.IsMerged(this);
 
         /// <summary>peft's merge_and_unload: merges the active adapters, then puts the plain base layers back.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public void MergeAndUnload(bool safe = false) => global::LoraGen.Adapters.ModelAdapters.MergeAndUnload(this, safe);
 
         /// <summary>peft's unload: puts the plain base layers back without merging (merged layers are unmerged first).</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public void Unload() => global::LoraGen.Adapters.ModelAdapters.Unload(this);
 
         /// <summary>Exactly the parameters that train (requires_grad): adapters, biases per bias mode, modules_to_save.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> TrainableParameters() => global::LoraGen.Adapters.ModelAdapters.TrainableParameters(this);
 
         /// <summary>The same as <see cref="TrainableParameters"/>, by its earlier name.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> LoraParameters() => TrainableParameters();
 
         /// <summary>peft's add_weighted_adapter: a new adapter combining existing ones (linear, cat or svd).</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public void AddWeightedAdapter(global::System.Collections.Generic.IReadOnlyList<string> adapters, global::System.Collections.Generic.IReadOnlyList<double> weights, string adapterName,
             global::LoraGen.Adapters.AdapterCombination combination = global::LoraGen.Adapters.AdapterCombination.Svd, int? svdRank = null) =>
             global::LoraGen.Adapters.WeightedAdapters.Add(this, adapters, weights, adapterName, combination, svdRank);
 
         /// <summary>The adapted layers as resolved at compile time; <c>{i}</c> stands for a ModuleList index.</summary>
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         public static global::System.Collections.Generic.IReadOnlyList<global::LoraGen.Planning.LoraPlanEntry> LoraPlan { get; } = new global::LoraGen.Planning.LoraPlanEntry[]
         {
             new("layers.{i}.self_attn.q_proj", 8, 16, 2, false, 64, 64, 1024),
@@ -217,7 +217,7 @@ namespace Demo.Llama
 
         // Each layer field with a getter, and a setter that also replaces the registered submodule
         // (register_module refuses a taken name); then the slots of the module children.
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         global::System.Collections.Generic.IEnumerable<global::LoraGen.Injection.LoraSlot> global::LoraGen.Injection.ILoraComposite.LoraSlots(string prefix)
         {
             yield return new global::LoraGen.Injection.LoraSlot(prefix + "lm_head", null, () => this.lm_head,
@@ -230,7 +230,7 @@ namespace Demo.Llama
             }
         }
 
-        [LoraGenGeneratedCode("LoraGen.Generators", "1.0.0.0")]
+        [LoraGenGeneratedCode("LoraGen.Generators", "<version>")]
         private void LoraGenReplaceSubmodule(string name, global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> module)
         {
             if (_internal_submodules.ContainsKey(name)) _internal_submodules[name] = module;
