@@ -13,15 +13,23 @@ namespace LoraGen.Tests.Models;
 /// <param name="Gemma">Gemma's forward: embedding × √hidden, (1 + w) norms, sandwich norms, GeGLU.</param>
 /// <param name="Fused">Phi-3's qkv_proj (rows q, k, v) and gate_up_proj (rows gate, up).</param>
 /// <param name="LinearRopeFactor">rope_scaling linear on the global layers (positions divided by the factor).</param>
+/// <param name="QkvBias">Qwen2's biases on q_proj, k_proj and v_proj.</param>
 public sealed record TinyHfFamily(
     string ModelType, int HeadDim, bool? Tied, double Eps, double Theta, Func<int, bool> Slides,
     bool QkNorm = false, bool Gemma = false, bool Fused = false, double RotaryFraction = 1, int? Window = null, int? Pattern = null,
-    double? LocalTheta = null, double? LinearRopeFactor = null, double? QueryScalar = null, double? AttnCap = null, double? FinalCap = null)
+    double? LocalTheta = null, double? LinearRopeFactor = null, double? QueryScalar = null, double? AttnCap = null, double? FinalCap = null,
+    bool QkvBias = false)
 {
     public const int Hidden = 32, Intermediate = 48, Layers = 3, Heads = 4, KvHeads = 2, Vocab = 50;
 
     public static readonly IReadOnlyDictionary<string, TinyHfFamily> All = new Dictionary<string, TinyHfFamily>
     {
+        // head_dim = hidden / heads; rope_theta of Llama 3; a separate lm_head.
+        ["llama"] = new("llama", 8, Tied: false, 1e-5, 500000, Slides: _ => false),
+        // Mistral's sliding_window on every layer, shorter than the sequences.
+        ["mistral"] = new("mistral", 8, Tied: false, 1e-5, 10000, Slides: _ => true, Window: 4),
+        // Qwen2: biases on q, k and v; tied embeddings.
+        ["qwen2"] = new("qwen2", 8, Tied: true, 1e-6, 1_000_000, Slides: _ => false, QkvBias: true),
         // head_dim 12 while hidden / heads is 8: q is 48 wide.
         ["qwen3"] = new("qwen3", 12, Tied: true, 1e-6, 10000, Slides: _ => false, QkNorm: true),
         // Gemma2's layer_types: (i + 1) % 2 → even layers slide; soft-caps small enough to bite.
@@ -84,6 +92,12 @@ public sealed record TinyHfFamily(
                 keys.Add((p + "self_attn.q_proj.weight", [q, Hidden]));
                 keys.Add((p + "self_attn.k_proj.weight", [kv, Hidden]));
                 keys.Add((p + "self_attn.v_proj.weight", [kv, Hidden]));
+                if (QkvBias)
+                {
+                    keys.Add((p + "self_attn.q_proj.bias", [q]));
+                    keys.Add((p + "self_attn.k_proj.bias", [kv]));
+                    keys.Add((p + "self_attn.v_proj.bias", [kv]));
+                }
                 keys.Add((p + "mlp.gate_proj.weight", [Intermediate, Hidden]));
                 keys.Add((p + "mlp.up_proj.weight", [Intermediate, Hidden]));
             }
@@ -123,7 +137,8 @@ public sealed record TinyHfFamily(
     {
         using var scope = NewDisposeScope();
         int s = ids.Length, d = HeadDim, q = Heads * d, kv = KvHeads * d;
-        Tensor Linear(Tensor x, string module) => x.matmul(w[module + ".weight"].t());
+        Tensor Linear(Tensor x, string module) =>
+            w.TryGetValue(module + ".bias", out var bias) ? x.matmul(w[module + ".weight"].t()) + bias : x.matmul(w[module + ".weight"].t());
         Tensor Norm(Tensor x, string module)   // x / √(mean(x²) + ε) · w, Gemma: · (1 + w)
         {
             var normalized = x / (x.pow(2).mean([-1], keepdim: true) + Eps).sqrt();

@@ -4,7 +4,7 @@ using LoraGen.Planning;
 namespace LoraGen.Tests.Planning;
 
 /// <summary>
-/// The newer families read from their published config.json sizes: the parameter totals of the model cards and
+/// The families read from their published config.json sizes: the parameter totals of the model cards and
 /// technical reports, and peft's line for all-linear LoRA at r = 16 with the adapter count worked out here from
 /// the layer shapes (r·(in + out) per adapted Linear), not asked of the planner.
 /// </summary>
@@ -49,8 +49,27 @@ public class FamilyCountTests
          "original_max_position_embeddings": 4096, "attention_dropout": 0.0, "embd_pdrop": 0.0, "resid_pdrop": 0.0}
         """;
 
+    private const string Llama32_1B = """
+        {"model_type": "llama", "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32,
+         "num_key_value_heads": 8, "head_dim": 64, "vocab_size": 128256, "tie_word_embeddings": true, "rope_theta": 500000.0,
+         "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0, "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+         "max_position_embeddings": 131072, "rms_norm_eps": 1e-05, "hidden_act": "silu", "attention_bias": false, "mlp_bias": false}
+        """;
+
+    private const string MistralNemo12B = """
+        {"model_type": "mistral", "hidden_size": 5120, "intermediate_size": 14336, "num_hidden_layers": 40, "num_attention_heads": 32,
+         "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 131072, "tie_word_embeddings": false, "rope_theta": 1000000.0,
+         "sliding_window": null, "max_position_embeddings": 1024000, "rms_norm_eps": 1e-05, "hidden_act": "silu"}
+        """;
+
     public static TheoryData<string, string, long> Published => new()
     {
+        // 16 × (q 2048·2048 + k, v 2048·512 each + o 2048·2048 + 3·2048·8192 + 2·2048) = 16 × 60,821,504 = 973,144,064,
+        // + 2,048, + tied embedding 128,256·2,048 = 262,668,288: 1,235,814,400 ("1.24B").
+        { "llama-3.2-1b", Llama32_1B, 1_235_814_400 },
+        // 40 × (q 5120·4096 + k, v 5120·1024 each + o 4096·5120 + 3·5120·14336 + 2·5120) = 40 × 272,640,000, + 5,120,
+        // + untied embedding and lm_head 2 × 131,072·5,120 = 1,342,177,280: 12,247,782,400 ("12B"; head_dim 128 ≠ 5120/32).
+        { "mistral-nemo-12b", MistralNemo12B, 12_247_782_400 },
         // 28 layers × (q 1024·2048 + k, v 1024·1024 each + o 2048·1024 + 3·1024·3072 + norms 2·1024 + q/k norms 2·128)
         // = 28 × 15,730,944 = 440,466,432, + final norm 1,024 = 440,467,456 ("non-embedding 0.44B"), + tied embedding
         // 151,936·1,024 = 155,582,464 once: 596,049,920 ("0.6B").
@@ -98,6 +117,8 @@ public class FamilyCountTests
         Assert.Equal(expected, plan.Parameters.ToString());
         Assert.Equal(preset switch
         {
+            "llama-3.2-1b" => "trainable params: 11,272,192 || all params: 1,247,086,592 || trainable%: 0.9039",
+            "mistral-nemo-12b" => "trainable params: 57,016,320 || all params: 12,304,798,720 || trainable%: 0.4634",
             "qwen3-0.6b" => "trainable params: 10,092,544 || all params: 606,142,464 || trainable%: 1.6650",
             "qwen3-8b" => "trainable params: 43,646,976 || all params: 8,234,382,336 || trainable%: 0.5301",
             "gemma-2-2b" => "trainable params: 20,766,720 || all params: 2,635,108,608 || trainable%: 0.7881",
