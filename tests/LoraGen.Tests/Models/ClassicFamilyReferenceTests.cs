@@ -53,6 +53,17 @@ public sealed class ClassicFamilyReferenceTests(ITestOutputHelper output) : Temp
         return cat(outputs.ToArray(), -1);
     }
 
+    /// <summary>The same checkpoint loaded in bf16: within 6% of the largest logit (8 significant bits, rounded at every step).</summary>
+    private void AssertBf16Close(Tensor expected, string name)
+    {
+        using var model = HfModels.Load(Folder.FullName, ScalarType.BFloat16);
+        using var logits = model.forward(tensor(Ids).unsqueeze(0));
+        Assert.Equal(ScalarType.BFloat16, logits.dtype);
+        double largest = expected.abs().max().item<double>(), diff = (expected - logits[0].to(float64)).abs().max().item<double>();
+        output.WriteLine($"{name}: bf16 max |diff| {diff:E2} ({diff / largest:P1} of the largest logit)");
+        TensorAssert.Close(expected, logits[0], 0.06 * largest);
+    }
+
     [Fact]
     public void GPT2_logits_match_modeling_gpt2()
     {
@@ -85,6 +96,7 @@ public sealed class ClassicFamilyReferenceTests(ITestOutputHelper output) : Temp
         using var logits = model.forward(tensor(Ids).unsqueeze(0));
         output.WriteLine($"gpt2: fp32 max |diff| {(expected - logits[0].to(float64)).abs().max().item<double>():E2}");
         TensorAssert.Close(expected, logits[0], 1e-4);
+        AssertBf16Close(expected, "gpt2");
     }
 
     [Fact]
@@ -140,5 +152,6 @@ public sealed class ClassicFamilyReferenceTests(ITestOutputHelper output) : Temp
         using var logits = model.forward(tensor(Ids).unsqueeze(0));
         output.WriteLine($"phi: fp32 max |diff| {(expected - logits[0].to(float64)).abs().max().item<double>():E2}");
         TensorAssert.Close(expected, logits[0], 1e-4);
+        AssertBf16Close(expected, "phi");
     }
 }
