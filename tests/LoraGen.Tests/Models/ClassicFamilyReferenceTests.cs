@@ -8,7 +8,7 @@ namespace LoraGen.Tests.Models;
 /// <summary>
 /// GPT-2 and Phi-2 (the families whose layout is not Llama's) from checkpoints written here in transformers' key
 /// names and orientations (GPT-2's Conv1D stores (in, out)), against their forward passes recomputed in fp64 with
-/// plain tensor ops as modeling_gpt2.py and modeling_phi.py compute them.
+/// plain tensor ops as modeling_gpt2.py and modeling_phi.py compute them; and exported back in that layout.
 /// </summary>
 public sealed class ClassicFamilyReferenceTests(ITestOutputHelper output) : TemporaryFolder("loragen-classic-")
 {
@@ -64,6 +64,17 @@ public sealed class ClassicFamilyReferenceTests(ITestOutputHelper output) : Temp
         TensorAssert.Close(expected, logits[0], 0.06 * largest);
     }
 
+    /// <summary>HfModels.Export writes exactly the keys and shapes transformers' class holds (Conv1D's (in, out) for GPT-2).</summary>
+    private void AssertExportedLayout(TorchSharp.torch.nn.Module model, IEnumerable<(string Key, long[] Shape)> layout)
+    {
+        string path = Path.Combine(Directory.CreateDirectory(Path.Combine(Folder.FullName, "exported")).FullName, "model.safetensors");
+        HfModels.Export(model, path);
+        using var file = SafetensorsFile.Open(path);
+        var expected = layout.ToDictionary(k => k.Key, k => k.Shape);
+        Assert.Equal(expected.Keys.Order(), file.Entries.Select(e => e.Name).Order());
+        foreach (var entry in file.Entries) Assert.Equal(expected[entry.Name], entry.Shape);
+    }
+
     [Fact]
     public void GPT2_logits_match_modeling_gpt2()
     {
@@ -97,6 +108,7 @@ public sealed class ClassicFamilyReferenceTests(ITestOutputHelper output) : Temp
         output.WriteLine($"gpt2: fp32 max |diff| {(expected - logits[0].to(float64)).abs().max().item<double>():E2}");
         TensorAssert.Close(expected, logits[0], 1e-4);
         AssertBf16Close(expected, "gpt2");
+        AssertExportedLayout(model, shapes.Select(k => ("transformer." + k.Item1, k.Item2)));   // save_pretrained's keys carry the prefix
     }
 
     [Fact]
@@ -153,5 +165,6 @@ public sealed class ClassicFamilyReferenceTests(ITestOutputHelper output) : Temp
         output.WriteLine($"phi: fp32 max |diff| {(expected - logits[0].to(float64)).abs().max().item<double>():E2}");
         TensorAssert.Close(expected, logits[0], 1e-4);
         AssertBf16Close(expected, "phi");
+        AssertExportedLayout(model, shapes);
     }
 }
