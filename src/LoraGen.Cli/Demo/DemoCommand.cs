@@ -4,6 +4,7 @@ using LoraGen.Checkpoints;
 using LoraGen.Devices;
 using LoraGen.Layers;
 using LoraGen.Planning;
+using Spectre.Console.Cli;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,11 +16,13 @@ namespace LoraGen.Cli.Demo;
 /// prints peft's parameter line and the loss falling, saves the adapter in peft's format and reloads it into a
 /// fresh model, and checks that merged equals unmerged.
 /// </summary>
-internal static class DemoCommand
+internal sealed class DemoCommand : Command<DemoSettings>
 {
     private const int TeacherRank = 4;
 
-    public static int Run(DemoOptions options)
+    public override int Execute(CommandContext context, DemoSettings settings, CancellationToken cancellation) => Run(settings.Options);
+
+    private static int Run(DemoOptions options)
     {
         var device = ComputeDevice.Resolve(options.Device);
         HostMemory.FixMmapThreshold();     // once per training process: freed layer buffers go back to the OS

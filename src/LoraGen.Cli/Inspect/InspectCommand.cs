@@ -1,6 +1,7 @@
 using System.Globalization;
 using LoraGen.Checkpoints;
 using Spectre.Console;
+using Spectre.Console.Cli;
 
 namespace LoraGen.Cli.Inspect;
 
@@ -9,12 +10,18 @@ namespace LoraGen.Cli.Inspect;
 /// checkpoint folder or a peft adapter folder (with its config). A bad file is reported with the file and
 /// tensor at fault and exit code 2.
 /// </summary>
-internal static class InspectCommand
+internal sealed class InspectCommand : Command<InspectCommand.Settings>
 {
-    public static int Run(string[] args)
+    public sealed class Settings : CommandSettings
     {
-        if (args.Length != 1) throw new UsageException("inspect needs exactly one PATH (a .safetensors file or a folder)");
-        string path = args[0];
+        [CommandArgument(0, "<PATH>"), System.ComponentModel.Description("a .safetensors file, a checkpoint folder or a peft adapter folder")]
+        public string InputPath { get; init; } = "";
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation) => Run(settings.InputPath);
+
+    private static int Run(string path)
+    {
         if (Directory.Exists(path))
         {
             string adapterConfig = Path.Combine(path, PeftAdapter.ConfigFile);

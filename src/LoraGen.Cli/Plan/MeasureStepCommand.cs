@@ -3,6 +3,7 @@ using LoraGen.Devices;
 using LoraGen.Injection;
 using LoraGen.Models.Llama;
 using LoraGen.Planning;
+using Spectre.Console.Cli;
 using static TorchSharp.torch;
 
 namespace LoraGen.Cli.Plan;
@@ -15,11 +16,19 @@ namespace LoraGen.Cli.Plan;
 /// kernel's peak mark (/proc/self/clear_refs) and run a second step, the steady state of a training loop.
 /// Prints <c>measured_bytes=</c> VmHWM − baseline.
 /// </summary>
-internal static class MeasureStepCommand
+internal sealed class MeasureStepCommand : Command<MeasureStepCommand.Settings>
 {
     private const string Usage = "measure-step HIDDEN INTERMEDIATE LAYERS HEADS KV_HEADS VOCAB full|lora|qlora RANK BATCH SEQ";
 
-    public static int Run(string[] args)
+    public sealed class Settings : CommandSettings
+    {
+        [CommandArgument(0, "[VALUES]")]
+        public string[] Values { get; init; } = [];
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation) => Run(settings.Values);
+
+    private static int Run(string[] args)
     {
         if (args.Length != 10) throw new UsageException(Usage);
         int Int(int i) => int.TryParse(args[i], NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new UsageException(Usage);

@@ -2,13 +2,16 @@ using System.Globalization;
 using System.Text.Json;
 using LoraGen.Planning;
 using Spectre.Console;
+using Spectre.Console.Cli;
 
 namespace LoraGen.Cli.Plan;
 
 /// <summary>`loragen plan`: parameter counts, memory and compute of a fine-tuning method for a model.</summary>
-internal static class PlanCommand
+internal sealed class PlanCommand : Command<PlanSettings>
 {
-    public static int Run(PlanOptions options)
+    public override int Execute(CommandContext context, PlanSettings settings, CancellationToken cancellation) => Run(settings.Options);
+
+    private static int Run(PlanOptions options)
     {
         if (options.Explain)
         {

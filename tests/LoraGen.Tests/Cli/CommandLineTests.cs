@@ -1,0 +1,61 @@
+using LoraGen.Tests.Adapters;
+
+namespace LoraGen.Tests.Cli;
+
+/// <summary>The command line itself: help per command, both spellings of an option, and one line with exit code 2 per mistake.</summary>
+[Collection(nameof(ConsoleOutput))]
+public class CommandLineTests
+{
+    [Theory]
+    [InlineData("demo", "--qlora")]
+    [InlineData("plan", "--targets <LIST>")]
+    [InlineData("inspect", "<PATH>")]
+    public void Every_command_has_its_own_help(string command, string shown)
+    {
+        var (exit, output, error) = CliRunner.Run(command, "--help");
+        Assert.Equal(0, exit);
+        Assert.Contains(shown, output);
+        Assert.Empty(error);
+    }
+
+    [Fact]
+    public void The_command_list_shows_the_user_commands_and_hides_measure_step()
+    {
+        var (exit, output, _) = CliRunner.Run("--help");
+        Assert.Equal(0, exit);
+        foreach (var command in new[] { "demo", "plan", "inspect" }) Assert.Contains(command, output);
+        Assert.DoesNotContain("measure-step", output);
+    }
+
+    [Fact]
+    public void An_option_written_with_equals_means_the_same_as_with_a_space()
+    {
+        var spaced = CliRunner.Run("plan", "--preset", "gpt2", "--rank", "8", "--targets", "c_attn", "--format", "json");
+        var joined = CliRunner.Run("plan", "--preset=gpt2", "--rank=8", "--targets=c_attn", "--format=json");
+        Assert.Equal(0, spaced.Exit);
+        Assert.Equal(spaced, joined);
+    }
+
+    public static TheoryData<string[], string> Mistakes => new()
+    {
+        { ["frobnicate"], "Unknown command 'frobnicate'" },
+        { ["plan", "--bogus"], "Unknown option 'bogus'" },
+        { ["plan", "--preset", "gpt2", "--rank", "8", "--targets", "c_attn", "--method", "qora"], "--method must be full, lora, dora or qlora; got 'qora'" },
+        { ["plan", "--preset", "gpt2", "--rank", "8", "--targets", "c_attn", "--format=yaml"], "--format must be text or json; got 'yaml'" },
+        { ["demo", "--width", "100000000"], "--width must be at most 4,096; got 100000000" },
+        { ["demo", "--steps", "0"], "--steps must be at least 1; got 0" },
+        { ["demo", "--device", "tpu"], "--device must be auto, cpu or cuda; got 'tpu'" },
+        { ["inspect"], "missing required argument 'PATH'" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Mistakes))]
+    public void Every_mistake_exits_2_with_one_line_naming_it(string[] args, string message)
+    {
+        (int exit, string output, string error) = Bounded.Run(() => CliRunner.Run(args));
+        Assert.Equal(2, exit);
+        Assert.Contains(message, error);
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Empty(output);
+    }
+}
