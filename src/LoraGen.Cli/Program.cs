@@ -1,5 +1,7 @@
 using LoraGen.Checkpoints;
 using LoraGen.Cli.Demo;
+using LoraGen.Cli.Generate;
+using LoraGen.Cli.Merge;
 using LoraGen.Cli.Inspect;
 using LoraGen.Cli.Plan;
 using LoraGen.Models.Data;
@@ -28,6 +30,12 @@ public static class Program
             config.AddCommand<PlanCommand>("plan")
                 .WithDescription("parameter counts (peft's line), memory and compute of a fine-tuning method for a model")
                 .WithExample("plan", "--preset", "llama-3-8b", "--rank", "16", "--targets", "all-linear");
+            config.AddCommand<GenerateCommand>("generate")
+                .WithDescription("text from a model folder (and a peft adapter), streamed token by token")
+                .WithExample("generate", "--model", "path/to/model", "--adapter", "path/to/adapter", "--prompt", "Hello");
+            config.AddCommand<MergeCommand>("merge")
+                .WithDescription("merge a peft adapter into its model and write a plain Hugging Face folder")
+                .WithExample("merge", "--model", "path/to/model", "--adapter", "path/to/adapter", "--out", "path/to/merged");
             config.AddCommand<InspectCommand>("inspect")
                 .WithDescription("the tensors of a safetensors file, a checkpoint folder or a peft adapter folder");
             config.AddCommand<MeasureStepCommand>("measure-step").IsHidden();   // the planner's tests measure a real step with it

@@ -10,12 +10,18 @@ internal static class Terminal
     /// <paramref name="text"/> with every control or format character (escape sequences, newlines, NUL, bidi
     /// overrides) written as \uXXXX, so a name from a file cannot move the cursor, recolour the terminal or fake a row.
     /// </summary>
-    public static string Printable(string text)
+    public static string Printable(string text) => Escaped(text, keepLines: false);
+
+    /// <summary>Generated text: line breaks and tabs kept, every other control or format character escaped.</summary>
+    public static string Prose(string text) => Escaped(text, keepLines: true);
+
+    private static string Escaped(string text, bool keepLines)
     {
-        if (!text.Any(IsUnsafe)) return text;
+        bool Unsafe(char c) => IsUnsafe(c) && !(keepLines && c is '\n' or '\t');
+        if (!text.Any(Unsafe)) return text;
         var escaped = new StringBuilder(text.Length + 16);
         foreach (char c in text)
-            escaped.Append(IsUnsafe(c) ? $"\\u{(int)c:X4}" : c);
+            escaped.Append(Unsafe(c) ? $"\\u{(int)c:X4}" : c);
         return escaped.ToString();
     }
 

@@ -80,6 +80,9 @@ public sealed class TokenEncoder
         }
     }
 
+    /// <summary>The text of <paramref name="ids"/>, special tokens as their text.</summary>
+    public string Decode(IEnumerable<long> ids) => _tokenizer.Decode(ids.Select(id => (int)id)) ?? "";
+
     /// <summary>The text's tokens, special tokens as their own ids and the rest through the tokenizer.</summary>
     public IEnumerable<int> Tokens(string text)
     {

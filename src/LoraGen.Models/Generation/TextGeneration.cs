@@ -6,8 +6,9 @@ namespace LoraGen.Models.Generation;
 /// <summary>Autoregressive generation with a key/value cache: the prompt once, then one token per step.</summary>
 public static class TextGeneration
 {
+    /// <param name="onToken">Called with each new token as soon as it is chosen (streaming).</param>
     /// <returns>The new tokens (the prompt not included).</returns>
-    public static long[] Generate(ICausalLanguageModel model, IReadOnlyList<long> prompt, GenerationOptions options)
+    public static long[] Generate(ICausalLanguageModel model, IReadOnlyList<long> prompt, GenerationOptions options, Action<long>? onToken = null)
     {
         options.Validate();
         if (prompt.Count == 0) throw new ArgumentException("The prompt needs at least one token.", nameof(prompt));
@@ -23,6 +24,7 @@ public static class TextGeneration
             var last = logits[0, -1].to(float32).data<float>().ToArray();         // (vocab,)
             long next = Choose(last, options, random);
             produced.Add(next);
+            onToken?.Invoke(next);
             input.Dispose();
             input = tensor(new[] { next }).unsqueeze(0).DetachFromDisposeScope(); // (1, 1)
             if (next == options.EndToken) break;

@@ -1,0 +1,77 @@
+using System.ComponentModel;
+using LoraGen.Cli.Options;
+using LoraGen.Models.Attention;
+using LoraGen.Models.Data;
+using LoraGen.Models.Generation;
+using Spectre.Console.Cli;
+
+namespace LoraGen.Cli.Generate;
+
+/// <summary>`loragen generate`: text from a model folder (and a peft adapter), streamed token by token.</summary>
+internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
+{
+    public sealed class Settings : ModelSettings
+    {
+        [CommandOption("--prompt <TEXT>"), Description("the text to continue")]
+        public string? Prompt { get; init; }
+
+        [CommandOption("--max-new-tokens <N>"), Description("at most this many new tokens (default 64)")]
+        public string? MaxNewTokens { get; init; }
+
+        [CommandOption("--temperature <T>"), Description("0: greedy (default); above 0: sampling")]
+        public string? Temperature { get; init; }
+
+        [CommandOption("--top-p <P>"), Description("nucleus sampling mass, in (0, 1] (default 1)")]
+        public string? TopP { get; init; }
+
+        [CommandOption("--seed <S>"), Description("seeds the sampler (default 0)")]
+        public string? Seed { get; init; }
+
+        public GenerationOptions Read(long? endToken)
+        {
+            double temperature = OptionValue.Real("--temperature", Temperature) ?? 0, topP = OptionValue.Real("--top-p", TopP) ?? 1;
+            if (temperature < 0) throw new UsageException($"--temperature must not be negative; got {temperature}");
+            if (!(topP > 0 && topP <= 1)) throw new UsageException($"--top-p must be in (0, 1]; got {topP}");
+            return new GenerationOptions(OptionValue.Int("--max-new-tokens", MaxNewTokens, 64, 1, 1_000_000), temperature, topP,
+                OptionValue.Int("--seed", Seed, 0, int.MinValue), endToken);
+        }
+
+        public override Spectre.Console.ValidationResult Validate()
+        {
+            if (Prompt is null) return Spectre.Console.ValidationResult.Error("--prompt TEXT is required");
+            try
+            {
+                _ = Read(null);
+            }
+            catch (UsageException error)
+            {
+                return Spectre.Console.ValidationResult.Error(error.Message);
+            }
+            return base.Validate();
+        }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellation)
+    {
+        var encoder = TokenEncoder.FromFolder(settings.Model!);
+        using var model = settings.LoadModel();
+        if (model is not ICausalLanguageModel language) throw new UsageException($"--model: {model.GetName()} cannot generate");
+        var prompt = (encoder.Bos is { } bos ? new long[] { bos } : []).Concat(encoder.Tokens(settings.Prompt!).Select(t => (long)t)).ToArray();
+        var options = settings.Read(encoder.Eos);
+        model.eval();
+
+        Console.Write(Terminal.Prose(settings.Prompt!));
+        var produced = new List<long>();
+        string shown = "";
+        TextGeneration.Generate(language, prompt, options, token =>
+        {
+            if (token == encoder.Eos) return;
+            produced.Add(token);
+            string text = encoder.Decode(produced);                     // the whole continuation: merges across tokens stay right
+            if (text.Length > shown.Length && text.StartsWith(shown, StringComparison.Ordinal)) Console.Write(Terminal.Prose(text[shown.Length..]));
+            shown = text;
+        });
+        Console.WriteLine();
+        return 0;
+    }
+}

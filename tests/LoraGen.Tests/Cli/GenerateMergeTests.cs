@@ -1,0 +1,78 @@
+using LoraGen.Adapters;
+using LoraGen.Checkpoints;
+using LoraGen.Models.Llama;
+using LoraGen.Planning;
+using LoraGen.Tests.Adapters;
+using static TorchSharp.torch;
+
+namespace LoraGen.Tests.Cli;
+
+/// <summary>`loragen generate` and `loragen merge` on a tiny Llama folder with its own tokenizer.json and a peft adapter.</summary>
+[Collection(nameof(ConsoleOutput))]
+public sealed class GenerateMergeTests() : TemporaryFolder("loragen-cli-")
+{
+    private const string Letters = "abcdefghijklmnopqrstuvwxyz";
+
+    /// <summary>A model folder (config, bf16-exact fp32 weights, a character-level BPE tokenizer.json) and an adapter for it.</summary>
+    private (string Model, string Adapter) Folders()
+    {
+        string model = Directory.CreateDirectory(Path.Combine(Folder.FullName, "model")).FullName;
+        string adapter = Path.Combine(Folder.FullName, "adapter");
+        File.WriteAllText(Path.Combine(model, "config.json"), """
+            {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "vocab_size": 26, "tie_word_embeddings": false, "rms_norm_eps": 1e-5}
+            """);
+        string vocab = string.Join(", ", Letters.Select((c, i) => $"\"{c}\": {i}"));
+        File.WriteAllText(Path.Combine(model, "tokenizer.json"), "{\"model\": {\"type\": \"BPE\", \"vocab\": {" + vocab + "}, \"merges\": []}}");
+        manual_seed(400);
+        using var llama = new LlamaForCausalLM(ModelConfigReader.FromFile(model));
+        SafetensorsWriter.Write(Path.Combine(model, "model.safetensors"), llama.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).ToList());
+        var layers = ModelAdapters.Apply(llama, new PeftLoraConfig { R = 4, LoraAlpha = 16, TargetModules = ModuleSelector.AllLinear });
+        foreach (var layer in layers) Layers.LayerFactory.Randomize(layer, seed: 401);
+        PeftAdapter.Save(llama, adapter);
+        return (model, adapter);
+    }
+
+    [Fact]
+    public void Generate_streams_the_adapted_models_greedy_text_and_merge_writes_a_folder_that_generates_the_same()
+    {
+        var (model, adapter) = Folders();
+        var (exit, adapted, error) = CliRunner.Run("generate", "--model", model, "--adapter", adapter, "--prompt", "abc", "--max-new-tokens", "6");
+        Assert.True(exit == 0, error);
+        Assert.StartsWith("abc", adapted);
+        Assert.Equal(3 + 6, adapted.TrimEnd().Length);                                   // one letter per token
+        var (_, plain, _) = CliRunner.Run("generate", "--model", model, "--prompt", "abc", "--max-new-tokens", "6");
+        Assert.NotEqual(plain, adapted);                                                  // the adapter changes the text
+
+        string merged = Path.Combine(Folder.FullName, "merged");
+        var (mergeExit, _, mergeError) = CliRunner.Run("merge", "--model", model, "--adapter", adapter, "--out", merged, "--dtype=fp32");
+        Assert.True(mergeExit == 0, mergeError);
+        Assert.True(File.Exists(Path.Combine(merged, "tokenizer.json")));
+        Assert.True(File.Exists(Path.Combine(merged, "config.json")));
+        using (var file = SafetensorsFile.Open(Path.Combine(merged, "model.safetensors")))
+            Assert.DoesNotContain(file.Entries, e => e.Name.Contains("lora_"));
+        var (_, fromMerged, _) = CliRunner.Run("generate", "--model", merged, "--prompt", "abc", "--max-new-tokens", "6");
+        Assert.Equal(adapted, fromMerged);
+    }
+
+    public static TheoryData<string[], string> Mistakes => new()
+    {
+        { ["generate", "--model", "/nonexistent/model", "--prompt", "a"], "--model: '/nonexistent/model' is not a folder" },
+        { ["generate", "--prompt", "a"], "--model DIR is required" },
+        { ["generate", "--model", "."], "--prompt TEXT is required" },
+        { ["generate", "--model", ".", "--prompt", "a", "--top-p", "2"], "--top-p must be in (0, 1]; got 2" },
+        { ["merge", "--model", ".", "--out", "x"], "--adapter DIR is required" },
+        { ["merge", "--model", ".", "--adapter", ".", "--out", "x", "--dtype", "int8"], "--dtype must be bf16, fp16 or fp32; got 'int8'" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Mistakes))]
+    public void Mistakes_exit_2_with_one_line(string[] args, string message)
+    {
+        (int exit, string output, string error) = Bounded.Run(() => CliRunner.Run(args));
+        Assert.Equal(2, exit);
+        Assert.Contains(message, error);
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Empty(output);
+    }
+}
