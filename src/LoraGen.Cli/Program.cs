@@ -2,6 +2,7 @@ using LoraGen.Checkpoints;
 using LoraGen.Cli.Demo;
 using LoraGen.Cli.Generate;
 using LoraGen.Cli.Merge;
+using LoraGen.Cli.Train;
 using LoraGen.Cli.Inspect;
 using LoraGen.Cli.Plan;
 using LoraGen.Models.Data;
@@ -30,6 +31,9 @@ public static class Program
             config.AddCommand<PlanCommand>("plan")
                 .WithDescription("parameter counts (peft's line), memory and compute of a fine-tuning method for a model")
                 .WithExample("plan", "--preset", "llama-3-8b", "--rank", "16", "--targets", "all-linear");
+            config.AddCommand<TrainCommand>("train")
+                .WithDescription("fine-tune a model folder on JSON Lines data (LoRA, DoRA, QLoRA or full), with checkpoints that resume exactly")
+                .WithExample("train", "--model", "path/to/model", "--data", "train.jsonl", "--rank", "8", "--steps", "200");
             config.AddCommand<GenerateCommand>("generate")
                 .WithDescription("text from a model folder (and a peft adapter), streamed token by token")
                 .WithExample("generate", "--model", "path/to/model", "--adapter", "path/to/adapter", "--prompt", "Hello");

@@ -15,10 +15,6 @@ namespace LoraGen.Cli.Merge;
 /// </summary>
 internal sealed class MergeCommand : Command<MergeCommand.Settings>
 {
-    /// <summary>The files of a model folder that describe it besides its weights.</summary>
-    private static readonly string[] Carried =
-        ["config.json", "generation_config.json", "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"];
-
     public sealed class Settings : ModelSettings
     {
         [CommandOption("--out <DIR>"), Description("the merged model's folder (replaced whole if it exists)")]
@@ -54,16 +50,7 @@ internal sealed class MergeCommand : Command<MergeCommand.Settings>
     {
         using var model = settings.LoadModel();
         ModelAdapters.Merge(model);
-        AtomicFolder.Write(settings.Out!, staging =>
-        {
-            HfModels.Export(model, Path.Combine(staging, ShardedCheckpoint.SingleFile), settings.ExportType);
-            foreach (var name in Carried)
-            {
-                string source = Path.Combine(settings.Model!, name);
-                if (File.Exists(source)) File.Copy(source, Path.Combine(staging, name));
-            }
-            foreach (var tiktoken in Directory.GetFiles(settings.Model!, "*.tiktoken")) File.Copy(tiktoken, Path.Combine(staging, Path.GetFileName(tiktoken)));
-        });
+        HfModels.SaveFolder(model, settings.Model!, settings.Out!, settings.ExportType);
         Console.WriteLine($"merged {ModelAdapters.Layers(model).Count} adapted layers of {settings.Adapter} into {settings.Model}; wrote {settings.Out}");
         return 0;
     }

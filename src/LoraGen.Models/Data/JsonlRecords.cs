@@ -23,13 +23,14 @@ public static class JsonlRecords
         {
             number++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            records.Add(new TrainingRecord(path, number, Parse(line, path, number, chat)));
+            var (segments, isChat) = Parse(line, path, number, chat);
+            records.Add(new TrainingRecord(path, number, segments, isChat));
         }
         if (records.Count == 0) throw new DataException($"{path}: no examples (the file has no non-blank lines)");
         return records;
     }
 
-    private static IReadOnlyList<Segment> Parse(string line, string path, int number, ChatFormat? chat)
+    private static (IReadOnlyList<Segment> Segments, bool IsChat) Parse(string line, string path, int number, ChatFormat? chat)
     {
         JsonDocument document;
         try
@@ -62,11 +63,11 @@ public static class JsonlRecords
                     return new ChatMessage(role, Text(m, "content", $"messages[{i}].content"));
                 }).ToArray();
                 if (!turns.Any(t => t.Role == "assistant")) throw DataException.At(path, number, "field 'messages' has no assistant turn to learn");
-                return chat.Render(turns);
+                return (chat.Render(turns), true);
             }
             if (root.TryGetProperty("prompt", out _) || root.TryGetProperty("completion", out _))
-                return [new Segment(Text(root, "prompt", "prompt"), false), new Segment(Text(root, "completion", "completion"), true)];
-            if (root.TryGetProperty("text", out _)) return [new Segment(Text(root, "text", "text"), true)];
+                return ([new Segment(Text(root, "prompt", "prompt"), false), new Segment(Text(root, "completion", "completion"), true)], false);
+            if (root.TryGetProperty("text", out _)) return ([new Segment(Text(root, "text", "text"), true)], false);
             throw DataException.At(path, number, "expected a field 'text', 'prompt' and 'completion', or 'messages'");
         }
     }

@@ -4,4 +4,5 @@ namespace LoraGen.Models.Data;
 public sealed record Segment(string Text, bool Learned);
 
 /// <summary>One line of a JSONL file as text pieces, with where it came from.</summary>
-public sealed record TrainingRecord(string File, int Line, IReadOnlyList<Segment> Segments);
+/// <param name="IsChat">Rendered from "messages": its chat format places its own begin and end tokens.</param>
+public sealed record TrainingRecord(string File, int Line, IReadOnlyList<Segment> Segments, bool IsChat = false);

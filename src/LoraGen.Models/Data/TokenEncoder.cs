@@ -63,14 +63,14 @@ public sealed class TokenEncoder
         : value.ValueKind == JsonValueKind.Array && value.GetArrayLength() > 0 && value[0].TryGetInt32(out int first) ? first
         : null;
 
-    public EncodedRecord Encode(TrainingRecord record, bool isChat)
+    public EncodedRecord Encode(TrainingRecord record)
     {
         var ids = new List<long>();
         var learned = new List<bool>();
-        if (!isChat && Bos is { } bos) Add(bos, false);
+        if (!record.IsChat && Bos is { } bos) Add(bos, false);
         foreach (var segment in record.Segments)
             foreach (int id in Tokens(segment.Text)) Add(id, segment.Learned);
-        if (!isChat && Eos is { } eos) Add(eos, record.Segments[^1].Learned);
+        if (!record.IsChat && Eos is { } eos) Add(eos, record.Segments[^1].Learned);
         return new EncodedRecord(record, ids.ToArray(), learned.ToArray());
 
         void Add(long id, bool isLearned)

@@ -21,6 +21,21 @@ public static class HfModels
     public static void Export(nn.Module model, string path, ScalarType dtype = ScalarType.BFloat16, long maxShardBytes = MergedExport.DefaultMaxShardBytes) =>
         MergedExport.Write(path, model, dtype, model is Gpt2LMHeadModel ? Gpt2LMHeadModel.IsConv1DWeight : null, maxShardBytes);
 
+    /// <summary>The files of a model folder that describe it besides its weights: carried into a folder written from it.</summary>
+    private static readonly string[] DescriptionFiles =
+        ["config.json", "generation_config.json", "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"];
+
+    /// <summary>
+    /// transformers' save_pretrained for a model loaded from <paramref name="source"/>: the weights (<see cref="Export"/>,
+    /// adapters merged first) and the source's config and tokenizer files, into <paramref name="target"/> atomically.
+    /// </summary>
+    public static void SaveFolder(nn.Module model, string source, string target, ScalarType dtype) => AtomicFolder.Write(target, staging =>
+    {
+        Export(model, Path.Combine(staging, ShardedCheckpoint.SingleFile), dtype);
+        foreach (var file in DescriptionFiles.Select(name => Path.Combine(source, name)).Where(File.Exists).Concat(Directory.GetFiles(source, "*.tiktoken")))
+            File.Copy(file, Path.Combine(staging, Path.GetFileName(file)));
+    });
+
     /// <summary>The reference class of <paramref name="config"/>'s family, freshly initialised (on the meta device: shapes only).</summary>
     public static nn.Module<Tensor, Tensor> Create(ModelConfig config, Device? device = null) => config.Family switch
     {

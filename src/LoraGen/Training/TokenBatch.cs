@@ -39,7 +39,7 @@ public static class CausalLmLoss
         using var scope = NewDisposeScope();
         long seq = logits.shape[1], vocab = logits.shape[2];
         var predictions = logits.narrow(1, 0, seq - 1).reshape(-1, vocab).to(ScalarType.Float32);   // (b·(s−1), vocab)
-        var targets = labels.narrow(1, 1, seq - 1).reshape(-1);                                   // (b·(s−1),)
+        var targets = labels.narrow(1, 1, seq - 1).reshape(-1).to(logits.device);               // (b·(s−1),)
         return nn.functional.cross_entropy(predictions, targets, ignore_index: TokenBatch.Ignored).MoveToOuterDisposeScope();
     }
 }

@@ -1,9 +1,5 @@
-using LoraGen.Adapters;
-using LoraGen.Checkpoints;
-using LoraGen.Models.Llama;
-using LoraGen.Planning;
 using LoraGen.Tests.Adapters;
-using static TorchSharp.torch;
+using LoraGen.Checkpoints;
 
 namespace LoraGen.Tests.Cli;
 
@@ -11,27 +7,7 @@ namespace LoraGen.Tests.Cli;
 [Collection(nameof(ConsoleOutput))]
 public sealed class GenerateMergeTests() : TemporaryFolder("loragen-cli-")
 {
-    private const string Letters = "abcdefghijklmnopqrstuvwxyz";
-
-    /// <summary>A model folder (config, bf16-exact fp32 weights, a character-level BPE tokenizer.json) and an adapter for it.</summary>
-    private (string Model, string Adapter) Folders()
-    {
-        string model = Directory.CreateDirectory(Path.Combine(Folder.FullName, "model")).FullName;
-        string adapter = Path.Combine(Folder.FullName, "adapter");
-        File.WriteAllText(Path.Combine(model, "config.json"), """
-            {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-             "num_key_value_heads": 2, "vocab_size": 26, "tie_word_embeddings": false, "rms_norm_eps": 1e-5}
-            """);
-        string vocab = string.Join(", ", Letters.Select((c, i) => $"\"{c}\": {i}"));
-        File.WriteAllText(Path.Combine(model, "tokenizer.json"), "{\"model\": {\"type\": \"BPE\", \"vocab\": {" + vocab + "}, \"merges\": []}}");
-        manual_seed(400);
-        using var llama = new LlamaForCausalLM(ModelConfigReader.FromFile(model));
-        SafetensorsWriter.Write(Path.Combine(model, "model.safetensors"), llama.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).ToList());
-        var layers = ModelAdapters.Apply(llama, new PeftLoraConfig { R = 4, LoraAlpha = 16, TargetModules = ModuleSelector.AllLinear });
-        foreach (var layer in layers) Layers.LayerFactory.Randomize(layer, seed: 401);
-        PeftAdapter.Save(llama, adapter);
-        return (model, adapter);
-    }
+    private (string Model, string Adapter) Folders() => TinyModelFolder.Write(Folder.FullName);
 
     [Fact]
     public void Generate_streams_the_adapted_models_greedy_text_and_merge_writes_a_folder_that_generates_the_same()

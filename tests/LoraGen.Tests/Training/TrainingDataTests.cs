@@ -102,7 +102,7 @@ public sealed class TrainingDataTests() : TemporaryFolder("loragen-data-")
         Assert.Equal(expected, ids);
 
         var record = new TrainingRecord("f.jsonl", 1, [new Segment("Q: hi", false), new Segment(" A: yo", true)]);
-        var encoded = encoder.Encode(record, isChat: false);
+        var encoded = encoder.Encode(record);
         int prompt = gpt2.EncodeToIds("Q: hi").Count, completion = gpt2.EncodeToIds(" A: yo").Count;
         Assert.Equal(prompt + completion + 1, encoded.Ids.Length);
         Assert.Equal(50256, encoded.Ids[^1]);                                                     // EOS ends it, and is learned
