@@ -2,13 +2,24 @@ using static TorchSharp.torch;
 
 namespace LoraGen.Models.Attention;
 
-/// <summary>A decoder block that can continue from a key/value cache.</summary>
-public interface ICachedBlock
+/// <summary>
+/// A decoder block, or its attention, that runs within a <see cref="ForwardPass"/> (and so can continue from a
+/// key/value cache); its plain forward is a pass of its own.
+/// </summary>
+public abstract class CachedBlock(string name) : nn.Module<Tensor, Tensor>(name)
 {
+    /// <param name="x">(batch, seq, hidden)</param>
+    /// <returns>(batch, seq, hidden)</returns>
+    public override Tensor forward(Tensor x)
+    {
+        using var pass = ForwardPass.Of(x);
+        return Forward(x, pass, 0);
+    }
+
     /// <param name="x">(batch, new, hidden)</param>
     /// <param name="pass">The cache, rotary tables and masks this pass's layers share.</param>
     /// <param name="layer">This block's index in the cache.</param>
-    Tensor Forward(Tensor x, ForwardPass pass, int layer);
+    public abstract Tensor Forward(Tensor x, ForwardPass pass, int layer);
 }
 
 /// <summary>Runs the blocks of a decoder in order, freeing each hidden state once the next exists; one <see cref="ForwardPass"/> for them all.</summary>
@@ -16,7 +27,7 @@ public static class DecoderStack
 {
     /// <param name="hidden">(batch, new, hidden), consumed.</param>
     /// <returns>(batch, new, hidden) after the last block; the cache, when given, advanced by the new tokens.</returns>
-    public static Tensor Run(Tensor hidden, IEnumerable<ICachedBlock> blocks, KvCache? cache)
+    public static Tensor Run(Tensor hidden, IEnumerable<CachedBlock> blocks, KvCache? cache)
     {
         long tokens = hidden.shape[1];
         using var pass = new ForwardPass(cache, tokens, hidden.device);

@@ -53,6 +53,27 @@ public sealed class ForwardPass : IDisposable
         return mask;
     }
 
+    /// <summary>
+    /// What every rotary attention does once it has its heads: turn the first <paramref name="rotated"/> dimensions of q
+    /// and k to this pass's positions, extend the layer's cache, and attend causally (within <paramref name="window"/>).
+    /// </summary>
+    /// <param name="q">(b, heads, s, d)</param>
+    /// <param name="k">(b, kvHeads, s, d)</param>
+    /// <param name="v">(b, kvHeads, s, d)</param>
+    /// <returns>(b, s, heads·d), before the output projection</returns>
+    public Tensor RotaryAttention(Tensor q, Tensor k, Tensor v, int layer, long rotated, double theta, RopeScaling? scaling,
+        int? window, double? scale = null, double? softcap = null)
+    {
+        using var scope = NewDisposeScope();
+        var (cos, sin) = Rotary(rotated, theta, scaling, q.dtype);                // (s, rotated): positions past .. past+s−1
+        q = Llama.Rotary.Apply(q, cos, sin);
+        k = Llama.Rotary.Apply(k, cos, sin);
+        if (Cache is { } cache) (k, v) = cache.Append(layer, k, v);              // (b, kvHeads, past+s, d)
+        int heads = (int)q.shape[1], kvHeads = (int)k.shape[1];
+        return CausalAttention.Attend(q, CausalAttention.ExpandKv(k, heads, kvHeads), CausalAttention.ExpandKv(v, heads, kvHeads),
+            Mask(window), scale, softcap).MoveToOuterDisposeScope();
+    }
+
     public void Dispose()
     {
         foreach (var (cos, sin) in _rotary.Values)

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace LoraGen.Models.Gemma;
 
 /// <summary>Gemma's sandwich block: x + norm(attn(norm(x))), then + norm(mlp(norm(·))), every norm Gemma's (1 + w).</summary>
-public sealed partial class GemmaDecoderLayer : nn.Module<Tensor, Tensor>, ICachedBlock
+public sealed partial class GemmaDecoderLayer : CachedBlock
 {
     private LlamaAttention self_attn;
     private LlamaMlp mlp;
@@ -27,14 +27,7 @@ public sealed partial class GemmaDecoderLayer : nn.Module<Tensor, Tensor>, ICach
         RegisterComponents();
     }
 
-    /// <param name="x">(batch, seq, hidden)</param>
-    public override Tensor forward(Tensor x)
-    {
-        using var pass = ForwardPass.Of(x);
-        return Forward(x, pass, 0);
-    }
-
-    public Tensor Forward(Tensor x, ForwardPass pass, int layer)
+    public override Tensor Forward(Tensor x, ForwardPass pass, int layer)
     {
         using var scope = NewDisposeScope();
         var attended = post_attention_layernorm.forward(self_attn.Forward(input_layernorm.forward(x), pass, layer));

@@ -8,7 +8,7 @@ namespace LoraGen.Models.Gpt2;
 /// GPT-2's causal self-attention: one fused projection to q, k and v (c_attn), then c_proj. HF stores both
 /// as Conv1D with (in, out) weights; here they are Linear layers, so loading transposes them.
 /// </summary>
-public sealed partial class Gpt2Attention : nn.Module<Tensor, Tensor>
+public sealed partial class Gpt2Attention : CachedBlock
 {
     private nn.Module<Tensor, Tensor> c_attn;
     private nn.Module<Tensor, Tensor> c_proj;
@@ -22,15 +22,8 @@ public sealed partial class Gpt2Attention : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <param name="x">(batch, seq, hidden)</param>
-    public override Tensor forward(Tensor x)
-    {
-        using var pass = ForwardPass.Of(x);
-        return Forward(x, pass, 0);
-    }
-
     /// <summary>The same within a forward pass: after the tokens in its cache (when it has one), whose keys and values it extends.</summary>
-    public Tensor Forward(Tensor x, ForwardPass pass, int layer)
+    public override Tensor Forward(Tensor x, ForwardPass pass, int layer)
     {
         using var scope = NewDisposeScope();
         long batch = x.shape[0], seq = x.shape[1], hidden = x.shape[2], d = hidden / _heads;

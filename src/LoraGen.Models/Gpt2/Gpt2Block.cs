@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace LoraGen.Models.Gpt2;
 
 /// <summary>x + attn(ln_1(x)), then + mlp(ln_2(·)).</summary>
-public sealed partial class Gpt2Block : nn.Module<Tensor, Tensor>, ICachedBlock
+public sealed partial class Gpt2Block : CachedBlock
 {
     private LayerNorm ln_1;
     private Gpt2Attention attn;
@@ -22,14 +22,7 @@ public sealed partial class Gpt2Block : nn.Module<Tensor, Tensor>, ICachedBlock
         RegisterComponents();
     }
 
-    /// <param name="x">(batch, seq, hidden)</param>
-    public override Tensor forward(Tensor x)
-    {
-        using var pass = ForwardPass.Of(x);
-        return Forward(x, pass, 0);
-    }
-
-    public Tensor Forward(Tensor x, ForwardPass pass, int layer)
+    public override Tensor Forward(Tensor x, ForwardPass pass, int layer)
     {
         using var normed = ln_1.forward(x);
         using var attended = attn.Forward(normed, pass, layer);

@@ -10,7 +10,7 @@ namespace LoraGen.Models.Llama;
 /// (q_norm, k_norm) before the rotation; Gemma scales by query_pre_attn_scalar, soft-caps the scores (Gemma 2) and
 /// gives each layer its own window and rotary base.
 /// </summary>
-public sealed partial class LlamaAttention : nn.Module<Tensor, Tensor>
+public sealed partial class LlamaAttention : CachedBlock
 {
     private nn.Module<Tensor, Tensor> q_proj;
     private nn.Module<Tensor, Tensor> k_proj;
@@ -41,16 +41,8 @@ public sealed partial class LlamaAttention : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <param name="x">(batch, seq, hidden)</param>
-    /// <returns>(batch, seq, hidden)</returns>
-    public override Tensor forward(Tensor x)
-    {
-        using var pass = ForwardPass.Of(x);
-        return Forward(x, pass, 0);
-    }
-
     /// <summary>The same within a forward pass: after the tokens in its cache (when it has one), whose keys and values it extends.</summary>
-    public Tensor Forward(Tensor x, ForwardPass pass, int layer)
+    public override Tensor Forward(Tensor x, ForwardPass pass, int layer)
     {
         using var scope = NewDisposeScope();
         long batch = x.shape[0], seq = x.shape[1], d = _config.HeadDim;
@@ -61,12 +53,7 @@ public sealed partial class LlamaAttention : nn.Module<Tensor, Tensor>
         q = q.transpose(1, 2);                                                      // (b, heads, s, d)
         k = k.transpose(1, 2);                                                      // (b, kvHeads, s, d)
         var v = v_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);
-        var (cos, sin) = pass.Rotary(d, _rope.Theta, _rope.Scaling, x.dtype);      // (s, d): positions past .. past+s−1
-        q = Rotary.Apply(q, cos, sin);
-        k = Rotary.Apply(k, cos, sin);
-        if (pass.Cache is { } cache) (k, v) = cache.Append(layer, k, v);                  // (b, kvHeads, past+s, d)
-        var mixed = CausalAttention.Attend(q, CausalAttention.ExpandKv(k, heads, kvHeads), CausalAttention.ExpandKv(v, heads, kvHeads),
-            pass.Mask(_window), _config.AttentionScale, _config.AttentionSoftcap);
+        var mixed = pass.RotaryAttention(q, k, v, layer, d, _rope.Theta, _rope.Scaling, _window, _config.AttentionScale, _config.AttentionSoftcap);
         return o_proj.forward(mixed).MoveToOuterDisposeScope();                     // (b, s, hidden)
     }
 }

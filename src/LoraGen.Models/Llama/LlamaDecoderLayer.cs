@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace LoraGen.Models.Llama;
 
 /// <summary>Pre-norm block: x + attn(norm(x)), then + mlp(norm(·)).</summary>
-public sealed partial class LlamaDecoderLayer : nn.Module<Tensor, Tensor>, ICachedBlock
+public sealed partial class LlamaDecoderLayer : CachedBlock
 {
     private LlamaAttention self_attn;
     private LlamaMlp mlp;
@@ -22,14 +22,7 @@ public sealed partial class LlamaDecoderLayer : nn.Module<Tensor, Tensor>, ICach
         RegisterComponents();
     }
 
-    /// <param name="x">(batch, seq, hidden)</param>
-    public override Tensor forward(Tensor x)
-    {
-        using var pass = ForwardPass.Of(x);
-        return Forward(x, pass, 0);
-    }
-
-    public Tensor Forward(Tensor x, ForwardPass pass, int layer)
+    public override Tensor Forward(Tensor x, ForwardPass pass, int layer)
     {
         using var normed = input_layernorm.forward(x);
         using var attended = self_attn.Forward(normed, pass, layer);

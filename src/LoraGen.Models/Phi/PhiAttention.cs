@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace LoraGen.Models.Phi;
 
 /// <summary>Phi's attention: q, k, v and dense all with biases; rotary embeddings on the first share of each head only.</summary>
-public sealed partial class PhiAttention : nn.Module<Tensor, Tensor>
+public sealed partial class PhiAttention : CachedBlock
 {
     private nn.Module<Tensor, Tensor> q_proj;
     private nn.Module<Tensor, Tensor> k_proj;
@@ -24,15 +24,8 @@ public sealed partial class PhiAttention : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <param name="x">(batch, seq, hidden)</param>
-    public override Tensor forward(Tensor x)
-    {
-        using var pass = ForwardPass.Of(x);
-        return Forward(x, pass, 0);
-    }
-
     /// <summary>The same within a forward pass: after the tokens in its cache (when it has one), whose keys and values it extends.</summary>
-    public Tensor Forward(Tensor x, ForwardPass pass, int layer)
+    public override Tensor Forward(Tensor x, ForwardPass pass, int layer)
     {
         using var scope = NewDisposeScope();
         long batch = x.shape[0], seq = x.shape[1], d = _config.HeadDim;
@@ -41,11 +34,7 @@ public sealed partial class PhiAttention : nn.Module<Tensor, Tensor>
         var q = q_proj.forward(x).view(batch, seq, heads, d).transpose(1, 2);        // (b, heads, s, d)
         var k = k_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);
         var v = v_proj.forward(x).view(batch, seq, kvHeads, d).transpose(1, 2);
-        var (cos, sin) = pass.Rotary(rotated, _config.RopeTheta, null, x.dtype);   // (s, rotated): positions past .. past+s−1
-        q = Rotary.Apply(q, cos, sin);                                               // the first `rotated` dimensions
-        k = Rotary.Apply(k, cos, sin);
-        if (pass.Cache is { } cache) (k, v) = cache.Append(layer, k, v);
-        var mixed = CausalAttention.Attend(q, CausalAttention.ExpandKv(k, heads, kvHeads), CausalAttention.ExpandKv(v, heads, kvHeads), pass.Mask(null));
+        var mixed = pass.RotaryAttention(q, k, v, layer, rotated, _config.RopeTheta, null, window: null);   // the first `rotated` dimensions turn
         return dense.forward(mixed).MoveToOuterDisposeScope();                      // (b, s, hidden)
     }
 }

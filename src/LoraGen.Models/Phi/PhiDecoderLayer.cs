@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace LoraGen.Models.Phi;
 
 /// <summary>Parallel block: x + attn(norm(x)) + mlp(norm(x)), one LayerNorm for both.</summary>
-public sealed partial class PhiDecoderLayer : nn.Module<Tensor, Tensor>, ICachedBlock
+public sealed partial class PhiDecoderLayer : CachedBlock
 {
     private PhiAttention self_attn;
     private PhiMlp mlp;
@@ -20,13 +20,7 @@ public sealed partial class PhiDecoderLayer : nn.Module<Tensor, Tensor>, ICached
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x)
-    {
-        using var pass = ForwardPass.Of(x);
-        return Forward(x, pass, 0);
-    }
-
-    public Tensor Forward(Tensor x, ForwardPass pass, int layer)
+    public override Tensor Forward(Tensor x, ForwardPass pass, int layer)
     {
         using var normed = input_layernorm.forward(x);
         using var attended = self_attn.Forward(normed, pass, layer);

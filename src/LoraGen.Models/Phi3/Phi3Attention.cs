@@ -9,7 +9,7 @@ namespace LoraGen.Models.Phi3;
 /// Phi-3's attention: one fused qkv_proj whose output rows are q, then k, then v (no biases), rotary positions on
 /// the first partial_rotary_factor of each head, and sliding_window on every layer when the config sets it.
 /// </summary>
-public sealed partial class Phi3Attention : nn.Module<Tensor, Tensor>
+public sealed partial class Phi3Attention : CachedBlock
 {
     private nn.Module<Tensor, Tensor> qkv_proj;
     private nn.Module<Tensor, Tensor> o_proj;
@@ -23,15 +23,8 @@ public sealed partial class Phi3Attention : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <param name="x">(batch, seq, hidden)</param>
-    public override Tensor forward(Tensor x)
-    {
-        using var pass = ForwardPass.Of(x);
-        return Forward(x, pass, 0);
-    }
-
     /// <summary>The same within a forward pass: after the tokens in its cache (when it has one), whose keys and values it extends.</summary>
-    public Tensor Forward(Tensor x, ForwardPass pass, int layer)
+    public override Tensor Forward(Tensor x, ForwardPass pass, int layer)
     {
         using var scope = NewDisposeScope();
         long batch = x.shape[0], seq = x.shape[1], d = _config.HeadDim;
@@ -41,11 +34,7 @@ public sealed partial class Phi3Attention : nn.Module<Tensor, Tensor>
         var q = qkv.narrow(-1, 0, _config.QDim).view(batch, seq, heads, d).transpose(1, 2);                       // (b, heads, s, d)
         var k = qkv.narrow(-1, _config.QDim, _config.KvDim).view(batch, seq, kvHeads, d).transpose(1, 2);         // (b, kvHeads, s, d)
         var v = qkv.narrow(-1, _config.QDim + _config.KvDim, _config.KvDim).view(batch, seq, kvHeads, d).transpose(1, 2);
-        var (cos, sin) = pass.Rotary(rotated, _config.RopeTheta, _config.RopeScaling, x.dtype);   // (s, rotated): positions past .. past+s−1
-        q = Rotary.Apply(q, cos, sin);                                               // the first `rotated` dimensions
-        k = Rotary.Apply(k, cos, sin);
-        if (pass.Cache is { } cache) (k, v) = cache.Append(layer, k, v);                  // (b, kvHeads, past+s, d)
-        var mixed = CausalAttention.Attend(q, CausalAttention.ExpandKv(k, heads, kvHeads), CausalAttention.ExpandKv(v, heads, kvHeads), pass.Mask(_config.SlidingWindow));
+        var mixed = pass.RotaryAttention(q, k, v, layer, rotated, _config.RopeTheta, _config.RopeScaling, _config.SlidingWindow);   // the first `rotated` dimensions turn
         return o_proj.forward(mixed).MoveToOuterDisposeScope();                     // (b, s, hidden)
     }
 }

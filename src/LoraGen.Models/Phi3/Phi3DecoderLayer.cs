@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace LoraGen.Models.Phi3;
 
 /// <summary>Pre-norm block as Llama's: x + attn(norm(x)), then + mlp(norm(·)), with Phi-3's fused projections.</summary>
-public sealed partial class Phi3DecoderLayer : nn.Module<Tensor, Tensor>, ICachedBlock
+public sealed partial class Phi3DecoderLayer : CachedBlock
 {
     private Phi3Attention self_attn;
     private Phi3Mlp mlp;
@@ -22,14 +22,7 @@ public sealed partial class Phi3DecoderLayer : nn.Module<Tensor, Tensor>, ICache
         RegisterComponents();
     }
 
-    /// <param name="x">(batch, seq, hidden)</param>
-    public override Tensor forward(Tensor x)
-    {
-        using var pass = ForwardPass.Of(x);
-        return Forward(x, pass, 0);
-    }
-
-    public Tensor Forward(Tensor x, ForwardPass pass, int layer)
+    public override Tensor Forward(Tensor x, ForwardPass pass, int layer)
     {
         using var scope = NewDisposeScope();
         var h = x + self_attn.Forward(input_layernorm.forward(x), pass, layer);     // (b, s, hidden)
