@@ -44,8 +44,6 @@ public sealed partial class LlamaForCausalLM : nn.Module<Tensor, Tensor>, ICausa
     public Tensor NextTokenLoss(Tensor ids)
     {
         using var logits = forward(ids);                                            // (b, s, vocab)
-        using var predictions = logits.narrow(1, 0, ids.shape[1] - 1).reshape(-1, Config.VocabSize);
-        using var targets = ids.narrow(1, 1, ids.shape[1] - 1).reshape(-1);
-        return nn.functional.cross_entropy(predictions, targets);
+        return Training.CausalLmLoss.Compute(logits, ids);                          // every token learned
     }
 }
