@@ -1,9 +1,10 @@
 // Side-by-side benchmarks that print ratios from one run. Usage:
-//   dotnet run -c Release --project tests/LoraGen.Benchmarks [-- forward|train-step|generator|qlora|safetensors|loading ...] [--quick]
+//   dotnet run -c Release --project tests/LoraGen.Benchmarks [-- forward|train-step|generator|qlora|safetensors|loading|training ...] [--quick]
 using LoraGen.Benchmarks;
 
 if (args is ["memory-child", var method, ..]) return QLoraBenchmark.RunChild(method, args.Contains("fixed-mmap-threshold"));   // own process: own VmHWM
 if (args is ["load-child", var folder]) return LoadingBenchmark.RunChild(folder);
+if (args is ["training-child", var trained, var checkpointing, var count]) return TrainingBenchmark.RunChild(trained, checkpointing == "checkpointed", int.Parse(count));
 
 var quick = args.Contains("--quick");
 var chosen = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToHashSet();
@@ -15,6 +16,7 @@ var benchmarks = new (string Name, Action<bool> Run)[]
     ("qlora", QLoraBenchmark.Run),
     ("safetensors", SafetensorsBenchmark.Run),
     ("loading", LoadingBenchmark.Run),
+    ("training", TrainingBenchmark.Run),
 };
 var unknown = chosen.Except(benchmarks.Select(b => b.Name)).ToArray();
 if (unknown.Length > 0)

@@ -52,6 +52,7 @@ internal sealed class TrainCommand : Command<TrainSettings>
         if (model is not ICausalLanguageModel language) throw new UsageException($"--model: {model.GetName()} is not a causal language model");
         var device = model.parameters().First().device;
         Adapt(model, o);
+        if (o.GradientCheckpointing) GradientCheckpointing.Enable(model);
         Console.WriteLine($"{config.ModelType} from {folder}: {o.Method}, {train.Count} sequences of {o.Sequence} tokens, {steps} steps on {device.type}");
         Console.WriteLine(ParameterSummary.Of(model));
 

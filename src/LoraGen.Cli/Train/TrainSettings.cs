@@ -9,7 +9,7 @@ namespace LoraGen.Cli.Train;
 internal sealed record TrainOptions(
     string Data, string? Eval, string Method, int Rank, double Alpha, string[] Targets, double Dropout, double LearningRate,
     ScheduleKind Schedule, int Warmup, int Batch, int GradientAccumulation, int Sequence, int? Steps, int Epochs, double? Clip,
-    double WeightDecay, int Seed, int SaveEvery, int EvalEvery, string Output, string? Resume, bool Pad);
+    double WeightDecay, int Seed, int SaveEvery, int EvalEvery, string Output, string? Resume, bool Pad, bool GradientCheckpointing);
 
 /// <summary>`loragen train`'s command line: transformers' and peft's names where they have one.</summary>
 internal sealed class TrainSettings : ModelSettings
@@ -83,6 +83,9 @@ internal sealed class TrainSettings : ModelSettings
     [CommandOption("--pad"), Description("one example per sequence, padded, instead of packing examples end to end")]
     public bool Pad { get; init; }
 
+    [CommandOption("--gradient-checkpointing"), Description("keep only each decoder layer's input and recompute the rest in the backward pass")]
+    public bool GradientCheckpointing { get; init; }
+
     private TrainOptions? _options;
 
     public TrainOptions Options => _options ??= Read();
@@ -115,7 +118,7 @@ internal sealed class TrainSettings : ModelSettings
             OptionValue.Int("--warmup", Warmup, 0, 0), OptionValue.Int("--batch", Batch, 4, 1, 65536), OptionValue.Int("--grad-accum", GradAccum, 1, 1, 65536),
             OptionValue.Int("--seq", Seq, 512, 2, 1 << 20), steps, OptionValue.Int("--epochs", Epochs, 1, 1, 100_000), clip > 0 ? clip : null, decay,
             OptionValue.Int("--seed", Seed, 42, int.MinValue), OptionValue.Int("--save-every", SaveEvery, 0, 0), OptionValue.Int("--eval-every", EvalEvery, 0, 0),
-            Out ?? "loragen-train", Resume, Pad);
+            Out ?? "loragen-train", Resume, Pad, GradientCheckpointing);
     }
 
     public override Spectre.Console.ValidationResult Validate()

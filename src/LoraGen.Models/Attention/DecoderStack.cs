@@ -16,6 +16,12 @@ public abstract class CachedBlock(string name) : nn.Module<Tensor, Tensor>(name)
         return Forward(x, pass, 0);
     }
 
+    /// <summary>
+    /// Gradient checkpointing (transformers' gradient_checkpointing_enable): when training without a cache, the block
+    /// keeps only its input and runs again in the backward pass. See <see cref="GradientCheckpointing"/>.
+    /// </summary>
+    public bool Checkpointed { get; set; }
+
     /// <param name="x">(batch, new, hidden)</param>
     /// <param name="pass">The cache, rotary tables and masks this pass's layers share.</param>
     /// <param name="layer">This block's index in the cache.</param>
@@ -34,7 +40,18 @@ public static class DecoderStack
         int layer = 0;
         foreach (var block in blocks)
         {
-            var next = block.Forward(hidden, pass, layer++);
+            int index = layer++;
+            bool checkpoint = block.Checkpointed && cache is null && is_grad_enabled();
+            // A frozen embedding's output needs no gradient, but a checkpoint's input must ask for one, or the
+            // rerun would never be reached (transformers' enable_input_require_grads, for the same reason).
+            if (checkpoint && !hidden.requires_grad) hidden.requires_grad_(true);
+            var next = checkpoint
+                ? CheckpointedBlock.apply(hidden, (Func<Tensor, Tensor>)(x =>
+                {
+                    using var own = new ForwardPass(null, x.shape[1], x.device);   // the backward's rerun outlives this pass
+                    return block.Forward(x, own, index);
+                }))
+                : block.Forward(hidden, pass, index);
             hidden.Dispose();
             hidden = next;
         }
