@@ -9,6 +9,7 @@ using LoraGen.Models.Data;
 using LoraGen.Models.Loading;
 using LoraGen.Planning;
 using LoraGen.Training;
+using Spectre.Console;
 using Spectre.Console.Cli;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -19,7 +20,7 @@ namespace LoraGen.Cli.Train;
 /// `loragen train`: fine-tunes a Hugging Face model folder on JSON Lines data with LoRA, DoRA, QLoRA or full
 /// fine-tuning. Data problems are found before the first step; checkpoints resume exactly; Ctrl+C saves one and
 /// exits (130); a loss that is not finite stops the run (exit 1) with the last good checkpoint kept. Writes
-/// metrics.jsonl and, at the end, the adapter in peft's format (adapter/) or, for full fine-tuning, the model (model/).
+/// metrics.jsonl, loss.png and, at the end, the adapter in peft's format (adapter/) or, for full fine-tuning, the model (model/).
 /// </summary>
 internal sealed class TrainCommand : Command<TrainSettings>
 {
@@ -78,7 +79,9 @@ internal sealed class TrainCommand : Command<TrainSettings>
         Console.CancelKeyPress += onCancel;
         try
         {
-            var outcome = trainer.Run(stop.Token, Progress(o, steps, trainer.Step));
+            bool live = AnsiConsole.Profile.Capabilities.Interactive;
+            var outcome = Run(trainer, stop.Token, Progress(o, steps, trainer.Step, printLines: !live), steps, live);
+            LossPlot.Write(Path.Combine(o.Output, "loss.png"), trainer.History);
             switch (outcome)
             {
                 case TrainingOutcome.Cancelled:
@@ -97,6 +100,32 @@ internal sealed class TrainCommand : Command<TrainSettings>
         }
         SaveResult(model, folder, o);
         return 0;
+    }
+
+    /// <summary>
+    /// Runs the trainer; on an interactive terminal under a live progress bar (step, loss, learning rate, tokens/s,
+    /// ETA, peak RSS), elsewhere (a pipe, a log, CI) with the report lines alone.
+    /// </summary>
+    private static TrainingOutcome Run(Trainer trainer, CancellationToken stop, Action<StepReport> report, int steps, bool live)
+    {
+        if (!live) return trainer.Run(stop, report);
+        var clock = Stopwatch.StartNew();
+        long tokens = 0;
+        return AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(progress =>
+            {
+                var task = progress.AddTask("training", maxValue: steps);
+                task.Value = trainer.Step;
+                return trainer.Run(stop, r =>
+                {
+                    report(r);
+                    tokens += r.Tokens;
+                    task.Value = r.Step;
+                    task.Description = string.Create(CultureInfo.InvariantCulture,
+                        $"step {r.Step}/{steps} loss {r.Loss:F4} lr {r.LearningRate:E2} {tokens / clock.Elapsed.TotalSeconds:F0} tok/s RSS {HostMemory.StatusBytes("VmHWM") / 1e6:F0} MB");
+                });
+            });
     }
 
     /// <summary>The data as training sequences: each line tokenized, then packed end to end or padded.</summary>
@@ -136,8 +165,8 @@ internal sealed class TrainCommand : Command<TrainSettings>
         });
     }
 
-    /// <summary>A line per tenth of the run (and every evaluation): step, loss, learning rate, tokens/s, ETA, peak RSS; every step to metrics.jsonl.</summary>
-    private static Action<StepReport> Progress(TrainOptions o, int steps, int startStep)
+    /// <summary>Every step to metrics.jsonl; with <paramref name="printLines"/>, a line per tenth of the run (and every evaluation): step, loss, learning rate, tokens/s, ETA, peak RSS.</summary>
+    private static Action<StepReport> Progress(TrainOptions o, int steps, int startStep, bool printLines)
     {
         var clock = Stopwatch.StartNew();
         long tokens = 0;
@@ -147,7 +176,7 @@ internal sealed class TrainCommand : Command<TrainSettings>
         {
             tokens += report.Tokens;
             File.AppendAllText(metrics, JsonSerializer.Serialize(report, MetricsJson) + "\n");
-            if (report.Step % every != 0 && report.Step != steps && report.EvalLoss is null) return;
+            if (!printLines || report.Step % every != 0 && report.Step != steps && report.EvalLoss is null) return;
             double seconds = clock.Elapsed.TotalSeconds, perStep = seconds / Math.Max(1, report.Step - startStep);
             string eval = report.EvalLoss is { } loss ? $"  eval loss {loss:F4} (perplexity {report.EvalPerplexity:F2})" : "";
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

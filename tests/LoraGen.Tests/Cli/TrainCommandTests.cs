@@ -36,6 +36,9 @@ public sealed class TrainCommandTests() : TemporaryFolder("loragen-train-")
         Assert.True(Directory.Exists(Path.Combine(output, "checkpoint-4")));
         Assert.Equal(4, File.ReadAllLines(Path.Combine(output, "metrics.jsonl")).Length);
         Assert.True(File.Exists(Path.Combine(output, "adapter", "adapter_config.json")));
+        byte[] png = File.ReadAllBytes(Path.Combine(output, "loss.png"));
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);                 // a PNG image
+        Assert.True(png.Length > 2000, $"loss.png is {png.Length} bytes");
         var (generated, text, generateError) = CliRunner.Run("generate", "--model", model, "--adapter", Path.Combine(output, "adapter"), "--prompt", "c", "--max-new-tokens", "3");
         Assert.True(generated == 0, generateError);
         Assert.StartsWith("c", text);
