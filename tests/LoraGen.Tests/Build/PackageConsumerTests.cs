@@ -5,9 +5,10 @@ using System.Xml.Linq;
 namespace LoraGen.Tests.Build;
 
 /// <summary>
-/// Packs src/LoraGen and src/LoraGen.Models once and builds fresh projects that reference the packages from a
-/// local feed, as an application does: it picks TorchSharp's native backend itself; the [LoraTarget] generator
-/// (analyzers/dotnet/cs) and the TorchSharp native fix (buildTransitive) must reach it through either package.
+/// Packs src/LoraGen, src/LoraGen.Models and the loragen tool once and builds fresh projects that reference the
+/// packages from a local feed, as an application does: it picks TorchSharp's native backend itself; the
+/// [LoraTarget] generator (analyzers/dotnet/cs) and the TorchSharp native fix (buildTransitive) must reach it
+/// through either package. The tool is installed with `dotnet tool install` and runs the main job.
 /// </summary>
 public class PackageConsumerTests(PackedFeed packed) : IClassFixture<PackedFeed>
 {
@@ -122,6 +123,16 @@ public class PackageConsumerTests(PackedFeed packed) : IClassFixture<PackedFeed>
     }
 
     /// <summary>The nuspec's dependencies: id → (version range, exclude flags).</summary>
+    [Fact]
+    public void The_loragen_tool_installs_from_its_package_and_runs_the_main_job()
+    {
+        string loragen = packed.InstallTool();
+        string output = PackedFeed.RunCommand(loragen, "demo", Path.GetDirectoryName(loragen)!);   // tensors: the native fix travelled with the tool
+        Assert.Contains("trainable params: ", output);
+        Assert.Contains("demo: OK", output);
+        Assert.Contains("trainable params: 294,912", PackedFeed.RunCommand(loragen, "plan --preset gpt2 --rank 8 --targets c_attn", Path.GetDirectoryName(loragen)!));
+    }
+
     private static Dictionary<string, (string Version, string? Exclude)> Dependencies(string nupkg)
     {
         using var archive = ZipFile.OpenRead(nupkg);
@@ -135,7 +146,7 @@ public class PackageConsumerTests(PackedFeed packed) : IClassFixture<PackedFeed>
 /// <summary>LoraGen and LoraGen.Models packed once, at a version of their own, into a local feed.</summary>
 public sealed class PackedFeed : IDisposable
 {
-    private static readonly string[] Packages = ["LoraGen", "LoraGen.Models"];
+    private static readonly string[] Packages = ["LoraGen", "LoraGen.Models", "LoraGen.Cli"];
     private readonly DirectoryInfo _work = Directory.CreateTempSubdirectory("loragen-consumer-");
     private int _consumers;
 
@@ -176,6 +187,17 @@ public sealed class PackedFeed : IDisposable
             """);
         return Run("dotnet", "run -c Release", app);
     }
+
+    /// <summary>`dotnet tool install` of the packed LoraGen.Cli into a folder of its own; returns the `loragen` command's path.</summary>
+    public string InstallTool()
+    {
+        string tools = Path.Combine(_work.FullName, "tools");
+        Run("dotnet", $"tool install --tool-path \"{tools}\" --add-source \"{Feed}\" LoraGen.Cli --version {Version}", _work.FullName);
+        return Path.Combine(tools, "loragen");
+    }
+
+    /// <summary>Runs a command and returns its output; fails the test on a non-zero exit.</summary>
+    public static string RunCommand(string file, string arguments, string directory) => Run(file, arguments, directory);
 
     /// <summary>The repo's own version of a package (the backend bundle matching the TorchSharp the packages reference).</summary>
     private string CentralVersion(string id) =>
