@@ -204,6 +204,23 @@ public static class ModelAdapters
         return new OnDispose(() => RestoreAll(restore, () => state.Saved.Activate(active)));
     }
 
+    /// <summary>
+    /// peft's <c>model(..., adapter_names=[...])</c>, and S-LoRA's mixed batches: until disposed, row i of every batch
+    /// (the first dimension of the input) computes with adapter <paramref name="rowAdapters"/>[i], or with the base
+    /// alone where it is null, whatever the active set. Each row's output equals running it alone with its adapter.
+    /// Unmerged adapters only (a merged one is in every row's weights).
+    /// </summary>
+    public static IDisposable UseRowAdapters(nn.Module model, IReadOnlyList<string?> rowAdapters, MixedBatchStrategy strategy = MixedBatchStrategy.Segment)
+    {
+        RequireKnown(model, rowAdapters.OfType<string>().Distinct());
+        var layers = Layers(model);
+        if (layers.FirstOrDefault(l => l.IsMerged) is { } merged)
+            throw new InvalidOperationException($"{model.GetName()}: mixed-adapter batches need unmerged adapters; '{merged.GetName()}' has {string.Join(", ", merged.MergedAdapters)} merged (UnmergeLora first).");
+        var rows = new RowAdapters(rowAdapters.ToArray(), strategy);
+        foreach (var layer in layers) layer.Rows = rows;
+        return new OnDispose(() => { foreach (var layer in layers) layer.Rows = null; });
+    }
+
     /// <summary>Ends every scope and runs <paramref name="last"/>, each whatever the others throw; then throws what they threw.</summary>
     private static void RestoreAll(IEnumerable<IDisposable> scopes, Action last)
     {

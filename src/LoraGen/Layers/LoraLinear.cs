@@ -269,31 +269,66 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         adapter.B.weight.copy_(b);
     }
 
+    /// <summary>Per-row adapters of the next forward passes (a mixed-adapter batch); set through ModelAdapters.UseRowAdapters.</summary>
+    internal RowAdapters? Rows { get; set; }
+
     /// <param name="x">(..., in)</param>
     /// <returns>(..., out), in the base output's dtype.</returns>
     public override Tensor forward(Tensor x)
     {
         var result = _base.Module.forward(x);             // (..., out), a fresh tensor we may update in place
         if (_registry.Disabled) return result;
+        if (Rows is { } rows) return MixedForward(x, result, rows);
         var pending = _registry.Pending.ToArray();
         if (pending.Length == 0) return result;
+        return Accumulate(result, pending, accumulator =>
+        {
+            using var pass = new AdapterForward(x, accumulator, _base, training);
+            if (pending.Any(adapter => adapter.Magnitude is not null)) pass.CaptureBaseOutput();
+            foreach (var adapter in pending) adapter.AddTo(pass);
+        });
+    }
 
-        // fp32 adapters on a 16-bit base add in fp32 and the sum is rounded once at the end, as peft does.
+    /// <summary>
+    /// Adds the adapters' terms to the base output in the widest of its and their dtypes, so that fp32 adapters on a
+    /// 16-bit base add in fp32 and the sum is rounded once at the end, as peft does.
+    /// </summary>
+    private static Tensor Accumulate(Tensor result, IReadOnlyCollection<LoraAdapter> adapters, Action<Tensor> addTerms)
+    {
         var outputDtype = result.dtype;
-        var accumulatorDtype = pending.Aggregate(outputDtype, (dtype, adapter) => AdapterDtypes.Wider(dtype, adapter.DType));
+        var accumulatorDtype = adapters.Aggregate(outputDtype, (dtype, adapter) => AdapterDtypes.Wider(dtype, adapter.DType));
         var accumulator = result;
         if (accumulatorDtype != outputDtype)
         {
             accumulator = result.to(accumulatorDtype);
             result.Dispose();
         }
-        using (var pass = new AdapterForward(x, accumulator, _base, training))
-        {
-            if (pending.Any(adapter => adapter.Magnitude is not null)) pass.CaptureBaseOutput();
-            foreach (var adapter in pending) adapter.AddTo(pass);
-        }
+        addTerms(accumulator);
         if (accumulatorDtype == outputDtype) return accumulator;
         using (accumulator) return accumulator.to(outputDtype);
+    }
+
+    /// <summary>
+    /// A mixed-adapter batch: row i (the first dimension of <paramref name="x"/>) gets the term of adapter
+    /// <c>rows.Names[i]</c> only, or none, whatever the active set. Each row's output equals running it alone with
+    /// its adapter.
+    /// </summary>
+    private Tensor MixedForward(Tensor x, Tensor result, RowAdapters rows)
+    {
+        if (x.dim() < 2 || x.shape[0] != rows.Names.Count)
+            throw new ArgumentException(Describe($"was given {rows.Names.Count} row adapters for a batch of {(x.dim() < 2 ? 0 : x.shape[0])} rows"));
+        // A row whose adapter does not target this layer gets the base alone here, as in peft.
+        var groups = rows.Names.Select((name, row) => (name, row)).Where(r => r.name is not null && _registry.Contains(r.name))
+            .GroupBy(r => r.name!, r => (long)r.row).ToDictionary(g => Adapter(g.Key), g => g.ToArray());
+        if (groups.Count == 0) return result;
+        return Accumulate(result, groups.Keys, accumulator =>
+        {
+            bool gather = rows.Strategy == MixedBatchStrategy.Gather && !training;
+            var gathered = gather ? groups.Where(g => g.Key is PlainLoraAdapter && g.Key.DType == groups.Keys.First().DType).ToArray() : [];
+            if (gathered.Length > 0) MixedBatches.AddGathered(x, accumulator, gathered);
+            foreach (var (adapter, rowIndices) in groups.Except(gathered))
+                MixedBatches.AddSegment(x, accumulator, adapter, rowIndices, _base, training);
+        });
     }
 
     /// <summary>
