@@ -62,6 +62,27 @@ public class SpellingShortcutTests
             ["prefix + \"inner.\"", "new(\"inner.fc\", 2, 4, 2, false, 8, 8, 32)"]
         },
         {
+            "a using alias named Linear means the aliased module class",
+            """
+            using Linear = Demo.Dense;
+            namespace Demo;
+            public partial class Dense : Module<Tensor, Tensor>
+            {
+                private Module<Tensor, Tensor> fc = TorchSharp.torch.nn.Linear(8, 8);
+                public Dense() : base("dense") => RegisterComponents();
+                public override Tensor forward(Tensor x) => fc.forward(x);
+            }
+            [LoraTarget(r: 2, alpha: 4, Modules = ["fc"])]
+            public partial class Model : Module<Tensor, Tensor>
+            {
+                private Linear inner = new Linear();
+                public Model() : base("model") => RegisterComponents();
+                public override Tensor forward(Tensor x) => inner.forward(x);
+            }
+            """,
+            ["prefix + \"inner.\"", "new(\"inner.fc\", 2, 4, 2, false, 8, 8, 32)"]
+        },
+        {
             "a module class deriving from the user's own module base",
             """
             namespace Demo;

@@ -22,25 +22,44 @@ internal sealed class KnownTypes
         Sequential = compilation.GetTypeByMetadataName("TorchSharp.Modules.Sequential");
         ModuleDict = compilation.GetTypeByMetadataName("TorchSharp.Modules.ModuleDict`1");
         ComponentName = compilation.GetTypeByMetadataName("TorchSharp.Utils.ComponentNameAttribute");
-        SpellingIsTorchSharp = !new[] { "Module", "Tensor", "Linear" }.Any(name => compilation.ContainsSymbolsWithName(name, SymbolFilter.Type));
+        SpellingIsTorchSharp = !LookAlikeNames.Any(name => compilation.ContainsSymbolsWithName(name, SymbolFilter.Type)) && !HasLookAlikeAlias(compilation);
     }
 
+    private static readonly string[] LookAlikeNames = ["Module", "Tensor", "Linear"];
+
     /// <summary>
-    /// No source type of the compilation is named Module, Tensor or Linear, so those spellings in a module class
-    /// mean TorchSharp's types and <see cref="SyntaxShortcuts"/> may read them without binding.
+    /// No source type and no using alias of the compilation is named Module, Tensor or Linear, so those spellings in a
+    /// module class mean TorchSharp's types and <see cref="SyntaxShortcuts"/> may read them without binding (a class's
+    /// own type parameter of such a name is checked where the class is read).
     /// </summary>
     public bool SpellingIsTorchSharp { get; }
 
+    /// <summary>A <c>using Linear = ...;</c> anywhere (file or namespace level): the spelling then means what the alias says.</summary>
+    private static bool HasLookAlikeAlias(Compilation compilation) =>
+        compilation.SyntaxTrees.Any(tree => tree.GetRoot()
+            .DescendantNodes(node => node is Microsoft.CodeAnalysis.CSharp.Syntax.CompilationUnitSyntax or Microsoft.CodeAnalysis.CSharp.Syntax.BaseNamespaceDeclarationSyntax)
+            .OfType<Microsoft.CodeAnalysis.CSharp.Syntax.UsingDirectiveSyntax>()
+            .Any(u => u.Alias is { } alias && LookAlikeNames.Contains(alias.Name.Identifier.ValueText)));
+
     /// <summary>The declared shape of a field from its spelling, where the spelling can be trusted.</summary>
-    public DeclaredShape ShapeOf(Microsoft.CodeAnalysis.CSharp.Syntax.VariableDeclaratorSyntax? declarator)
+    public DeclaredShape ShapeOf(IFieldSymbol field, Microsoft.CodeAnalysis.CSharp.Syntax.VariableDeclaratorSyntax? declarator)
     {
         var shape = SyntaxShortcuts.ShapeOf(declarator);
-        return SpellingIsTorchSharp || shape == DeclaredShape.NotAModule ? shape : DeclaredShape.Unknown;
+        return shape == DeclaredShape.NotAModule || TrustsSpellingIn(field.ContainingType) ? shape : DeclaredShape.Unknown;
+    }
+
+    /// <summary>The spelling can be trusted inside <paramref name="type"/>: no look-alike in the compilation, and no type parameter of it or its containers named like one.</summary>
+    private bool TrustsSpellingIn(INamedTypeSymbol type)
+    {
+        if (!SpellingIsTorchSharp) return false;
+        for (var current = type; current is not null; current = current.ContainingType)
+            if (current.TypeParameters.Any(p => LookAlikeNames.Contains(p.Name))) return false;
+        return true;
     }
 
     /// <summary>The base class when it is a module class of the compilation (whose fields the walk would miss), else null.</summary>
     public INamedTypeSymbol? SourceModuleBase(INamedTypeSymbol type) =>
-        !(SpellingIsTorchSharp && SyntaxShortcuts.NamesModuleBase(type)) && type.BaseType is { } baseType && IsSourceModuleClass(baseType) ? baseType : null;
+        !(TrustsSpellingIn(type) && SyntaxShortcuts.NamesModuleBase(type)) && type.BaseType is { } baseType && IsSourceModuleClass(baseType) ? baseType : null;
 
     // One lookup per compilation, shared by every class parsed in it (weakly held: never a pipeline model).
     private static readonly ConditionalWeakTable<Compilation, KnownTypes> Cache = new();
@@ -108,7 +127,7 @@ internal sealed class KnownTypes
     public bool IsSourceModuleClass(ITypeSymbol type)
     {
         if (type is not INamedTypeSymbol { TypeKind: TypeKind.Class } named || named.DeclaringSyntaxReferences.Length == 0) return false;
-        if (SpellingIsTorchSharp && SyntaxShortcuts.NamesModuleBase(named)) return true;
+        if (TrustsSpellingIn(named) && SyntaxShortcuts.NamesModuleBase(named)) return true;
         for (var current = named.BaseType; current is not null; current = current.BaseType)
             if (SymbolEqualityComparer.Default.Equals(current, Module)) return true;
         return false;

@@ -75,7 +75,7 @@ internal sealed class ModelTree(SemanticModels models, KnownTypes known, Cancell
             if (member is not IFieldSymbol { IsStatic: false, IsImplicitlyDeclared: false, IsConst: false } field) continue;
             ct.ThrowIfCancellationRequested();
             var declarator = SyntaxShortcuts.Declarator(field);
-            var shape = known.ShapeOf(declarator);
+            var shape = known.ShapeOf(field, declarator);
             if (shape == DeclaredShape.NotAModule) continue;
             var attributes = SyntaxShortcuts.MayHaveAttributes(declarator) ? field.GetAttributes() : ImmutableArray<AttributeData>.Empty;
             var name = RegisteredName(field, attributes);

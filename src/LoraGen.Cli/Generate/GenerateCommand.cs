@@ -27,13 +27,13 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         [CommandOption("--seed <S>"), Description("seeds the sampler (default 0)")]
         public string? Seed { get; init; }
 
-        public GenerationOptions Read(long? endToken)
+        public GenerationOptions Read(IReadOnlyCollection<long>? endTokens)
         {
             double temperature = OptionValue.Real("--temperature", Temperature) ?? 0, topP = OptionValue.Real("--top-p", TopP) ?? 1;
             if (temperature < 0) throw new UsageException($"--temperature must not be negative; got {temperature}");
             if (!(topP > 0 && topP <= 1)) throw new UsageException($"--top-p must be in (0, 1]; got {topP}");
             return new GenerationOptions(OptionValue.Int("--max-new-tokens", MaxNewTokens, 64, 1, 1_000_000), temperature, topP,
-                OptionValue.Int("--seed", Seed, 0, int.MinValue), endToken);
+                OptionValue.Int("--seed", Seed, 0, int.MinValue), EndTokens: endTokens);
         }
 
         public override Spectre.Console.ValidationResult Validate()
@@ -57,7 +57,7 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         using var model = settings.LoadModel();
         if (model is not ICausalLanguageModel language) throw new UsageException($"--model: {model.GetName()} cannot generate");
         var prompt = (encoder.Bos is { } bos ? new long[] { bos } : []).Concat(encoder.Tokens(settings.Prompt!).Select(t => (long)t)).ToArray();
-        var options = settings.Read(encoder.Eos);
+        var options = settings.Read(encoder.EndTokens);
         model.eval();
 
         Console.Write(Terminal.Prose(settings.Prompt!));
@@ -65,7 +65,7 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         string shown = "";
         TextGeneration.Generate(language, prompt, options, token =>
         {
-            if (token == encoder.Eos) return;
+            if (encoder.EndTokens.Contains(token)) return;
             produced.Add(token);
             string text = encoder.Decode(produced);                     // the whole continuation: merges across tokens stay right
             if (text.Length > shown.Length && text.StartsWith(shown, StringComparison.Ordinal)) Console.Write(Terminal.Prose(text[shown.Length..]));

@@ -18,6 +18,9 @@ internal sealed class CheckpointedBlock : autograd.SingleTensorFunction<Checkpoi
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var x = (Tensor)vars[0];
+        // Only the CPU generator's state can be saved through TorchSharp; on CUDA the rerun's dropout masks would differ.
+        if (x.device_type != TorchSharp.DeviceType.CPU)
+            throw new NotSupportedException($"gradient checkpointing runs on the CPU only for now: the {x.device_type} generator's state cannot be saved for the rerun");
         ctx.save_for_backward([x]);
         ctx.save_data(RunKey, vars[1]);
         ctx.save_data(RandomKey, random.get_rng_state());

@@ -19,19 +19,23 @@ public sealed class TokenEncoder
     private readonly (string Text, int Id)[] _specials;            // longest first, so "<|im_start|>" wins over "<"
 
     /// <param name="specials">Special token text → id.</param>
-    /// <param name="bos">Prepended to text and prompt–completion records (not to chats, whose format places its own).</param>
+    /// <param name="bos">Prepended to text and prompt–completion records and prompts (not to chats, whose format places its own); null where the tokenizer adds none.</param>
     /// <param name="eos">Appended to text and prompt–completion records, learned with the last piece: the model learns to stop.</param>
-    public TokenEncoder(Tokenizer tokenizer, IReadOnlyDictionary<string, int> specials, int? bos, int? eos)
+    /// <param name="endTokens">Every id generation stops at (Llama 3.1 lists several); <paramref name="eos"/> when not given.</param>
+    public TokenEncoder(Tokenizer tokenizer, IReadOnlyDictionary<string, int> specials, int? bos, int? eos, IReadOnlyCollection<long>? endTokens = null)
     {
         _tokenizer = tokenizer;
         _specials = specials.OrderByDescending(s => s.Key.Length).Select(s => (s.Key, s.Value)).ToArray();
         Bos = bos;
         Eos = eos;
+        EndTokens = endTokens ?? (eos is { } e ? [e] : []);
     }
 
     public int? Bos { get; }
 
     public int? Eos { get; }
+
+    public IReadOnlyCollection<long> EndTokens { get; }
 
     /// <summary>The tokenizer of a model folder with its special tokens (tokenizer.json's added_tokens; &lt;s&gt; and &lt;/s&gt; of a sentencepiece model) and config.json's bos/eos ids.</summary>
     public static TokenEncoder FromFolder(string folder)
@@ -53,15 +57,30 @@ public sealed class TokenEncoder
             specials.TryAdd(sentencepiece.EndOfSentenceToken, sentencepiece.EndOfSentenceId);
         }
         using var config = JsonDocument.Parse(InputFile.ReadAllText(Path.Combine(folder, "config.json"), InputFile.JsonLimit));
-        return new TokenEncoder(tokenizer, specials, FirstId(config.RootElement, "bos_token_id"), FirstId(config.RootElement, "eos_token_id"));
+        long[] bos = Ids(config.RootElement, "bos_token_id"), eos = Ids(config.RootElement, "eos_token_id");
+        bool addBos = AddsBos(folder, sentencepiece: tokenizer is SentencePieceTokenizer);
+        return new TokenEncoder(tokenizer, specials, addBos && bos.Length > 0 ? (int)bos[0] : null, eos.Length > 0 ? (int)eos[0] : null, eos);
     }
 
-    /// <summary>config.json's token id: a number, or the first of a list (Llama 3.1 lists several eos ids).</summary>
-    private static int? FirstId(JsonElement root, string field) =>
-        !root.TryGetProperty(field, out var value) ? null
-        : value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out int id) ? id
-        : value.ValueKind == JsonValueKind.Array && value.GetArrayLength() > 0 && value[0].TryGetInt32(out int first) ? first
-        : null;
+    /// <summary>config.json's token ids: a number, or a list (Llama 3.1 lists several eos ids).</summary>
+    private static long[] Ids(JsonElement root, string field) =>
+        !root.TryGetProperty(field, out var value) ? []
+        : value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out int id) ? [id]
+        : value.ValueKind == JsonValueKind.Array ? value.EnumerateArray().Where(v => v.TryGetInt32(out _)).Select(v => (long)v.GetInt32()).ToArray()
+        : [];
+
+    /// <summary>
+    /// Whether the tokenizer puts BOS first, as transformers does: tokenizer_config.json's add_bos_token, else the
+    /// sentencepiece default (Llama's tokenizer adds it; Qwen's, GPT-2's and Phi-2's byte-level BPE do not).
+    /// </summary>
+    private static bool AddsBos(string folder, bool sentencepiece)
+    {
+        string path = Path.Combine(folder, "tokenizer_config.json");
+        if (!File.Exists(path)) return sentencepiece;
+        using var document = JsonDocument.Parse(InputFile.ReadAllText(path, InputFile.JsonLimit));
+        return document.RootElement.TryGetProperty("add_bos_token", out var add) && add.ValueKind is JsonValueKind.True or JsonValueKind.False
+            ? add.GetBoolean() : sentencepiece;
+    }
 
     public EncodedRecord Encode(TrainingRecord record)
     {

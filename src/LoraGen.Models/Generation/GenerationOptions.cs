@@ -5,7 +5,9 @@ namespace LoraGen.Models.Generation;
 /// <param name="TopP">Nucleus sampling: only the most likely tokens whose probabilities add up to TopP are kept.</param>
 /// <param name="Seed">Seeds the sampler, so a run repeats exactly.</param>
 /// <param name="EndToken">Stops after this token, when given.</param>
-public sealed record GenerationOptions(int MaxNewTokens = 32, double Temperature = 0, double TopP = 1.0, int Seed = 0, long? EndToken = null)
+/// <param name="EndTokens">Stops after any of these too (Llama 3.1's eos_token_id lists several).</param>
+public sealed record GenerationOptions(int MaxNewTokens = 32, double Temperature = 0, double TopP = 1.0, int Seed = 0, long? EndToken = null,
+    IReadOnlyCollection<long>? EndTokens = null)
 {
     public void Validate()
     {

@@ -27,7 +27,7 @@ public static class TextGeneration
             onToken?.Invoke(next);
             input.Dispose();
             input = tensor(new[] { next }).unsqueeze(0).DetachFromDisposeScope(); // (1, 1)
-            if (next == options.EndToken) break;
+            if (next == options.EndToken || options.EndTokens?.Contains(next) == true) break;
         }
         input.Dispose();
         return produced.ToArray();

@@ -27,14 +27,15 @@ public static class HfModels
 
     /// <summary>
     /// transformers' save_pretrained for a model loaded from <paramref name="source"/>: the weights (<see cref="Export"/>,
-    /// adapters merged first) and the source's config and tokenizer files, into <paramref name="target"/> atomically.
+    /// adapters merged first) and the source's config and tokenizer files, into <paramref name="target"/> atomically
+    /// and whole (nothing of an earlier folder there survives).
     /// </summary>
     public static void SaveFolder(nn.Module model, string source, string target, ScalarType dtype) => AtomicFolder.Write(target, staging =>
     {
         Export(model, Path.Combine(staging, ShardedCheckpoint.SingleFile), dtype);
         foreach (var file in DescriptionFiles.Select(name => Path.Combine(source, name)).Where(File.Exists).Concat(Directory.GetFiles(source, "*.tiktoken")))
             File.Copy(file, Path.Combine(staging, Path.GetFileName(file)));
-    });
+    }, keepOtherFiles: false);
 
     /// <summary>The reference class of <paramref name="config"/>'s family, freshly initialised (on the meta device: shapes only).</summary>
     public static nn.Module<Tensor, Tensor> Create(ModelConfig config, Device? device = null) => config.Family switch

@@ -208,7 +208,8 @@ public static class ModelAdapters
     /// peft's <c>model(..., adapter_names=[...])</c>, and S-LoRA's mixed batches: until disposed, row i of every batch
     /// (the first dimension of the input) computes with adapter <paramref name="rowAdapters"/>[i], or with the base
     /// alone where it is null, whatever the active set. Each row's output equals running it alone with its adapter.
-    /// Unmerged adapters only (a merged one is in every row's weights).
+    /// Unmerged adapters only (a merged one is in every row's weights). The rows are the model's state while the scope
+    /// lasts: one mixed batch at a time per model (a serving engine runs its batches one after another).
     /// </summary>
     public static IDisposable UseRowAdapters(nn.Module model, IReadOnlyList<string?> rowAdapters, MixedBatchStrategy strategy = MixedBatchStrategy.Segment)
     {
@@ -217,8 +218,9 @@ public static class ModelAdapters
         if (layers.FirstOrDefault(l => l.IsMerged) is { } merged)
             throw new InvalidOperationException($"{model.GetName()}: mixed-adapter batches need unmerged adapters; '{merged.GetName()}' has {string.Join(", ", merged.MergedAdapters)} merged (UnmergeLora first).");
         var rows = new RowAdapters(rowAdapters.ToArray(), strategy);
+        var previous = layers.Select(layer => layer.Rows).ToArray();           // nested scopes restore the outer one
         foreach (var layer in layers) layer.Rows = rows;
-        return new OnDispose(() => { foreach (var layer in layers) layer.Rows = null; });
+        return new OnDispose(() => { for (int i = 0; i < layers.Count; i++) layers[i].Rows = previous[i]; });
     }
 
     /// <summary>Ends every scope and runs <paramref name="last"/>, each whatever the others throw; then throws what they threw.</summary>

@@ -17,7 +17,11 @@ public static partial class AtomicFolder
 
     /// <param name="directory">The folder to create or replace.</param>
     /// <param name="writeInto">Writes the files into the folder it is given.</param>
-    public static void Write(string directory, Action<string> writeInto)
+    /// <param name="keepOtherFiles">
+    /// Carry what else the old folder held into the new one (an adapter folder's README or tokenizer); false replaces
+    /// the folder whole (a model folder: an old model.safetensors beside new shards would win when loaded).
+    /// </param>
+    public static void Write(string directory, Action<string> writeInto, bool keepOtherFiles = true)
     {
         var target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
         var parent = Path.GetDirectoryName(target) ?? throw CheckpointException.For(directory, "cannot replace a root folder");
@@ -31,7 +35,7 @@ public static partial class AtomicFolder
             RemoveLeftovers(parent, name);
             Directory.CreateDirectory(staging);
             writeInto(staging);
-            if (Directory.Exists(target)) CarryOver(target, staging);
+            if (keepOtherFiles && Directory.Exists(target)) CarryOver(target, staging);
             if (!Directory.Exists(target))
                 Directory.Move(staging, target);
             else if (Exchange(staging, target))

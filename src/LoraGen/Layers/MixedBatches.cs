@@ -13,7 +13,7 @@ internal static class MixedBatches
     /// <param name="accumulator">(rows, ..., out), updated in place for <paramref name="rowIndices"/> only.</param>
     public static void AddSegment(Tensor x, Tensor accumulator, LoraAdapter adapter, long[] rowIndices, FrozenBase frozenBase, bool training)
     {
-        using var index = tensor(rowIndices);
+        using var index = tensor(rowIndices, device: x.device);
         using var input = x.index_select(0, index);                                // (n, ..., in)
         using var segment = accumulator.index_select(0, index);                    // (n, ..., out), a copy
         using (var pass = new AdapterForward(input, segment, frozenBase, training))
@@ -42,7 +42,7 @@ internal static class MixedBatches
             return (A: a, B: b);
         });
         var rows = groups.SelectMany(g => g.Value.Select(row => (Row: row, Adapter: g.Key))).ToArray();
-        var index = tensor(rows.Select(r => r.Row).ToArray());
+        var index = tensor(rows.Select(r => r.Row).ToArray(), device: x.device);
         var a = stack(rows.Select(r => padded[r.Adapter].A).ToArray());               // (n, rmax, in)
         var b = stack(rows.Select(r => padded[r.Adapter].B).ToArray());               // (n, out, rmax)
         var input = x.index_select(0, index).to(dtype);

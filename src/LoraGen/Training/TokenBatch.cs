@@ -28,18 +28,30 @@ public sealed record TokenBatch(Tensor Ids, Tensor Labels) : IDisposable
     }
 }
 
-/// <summary>The causal language-model loss: position t predicts token t + 1, ignored labels excluded from the mean.</summary>
+/// <summary>The causal language-model loss: position t predicts token t + 1, ignored labels excluded.</summary>
 public static class CausalLmLoss
 {
+    /// <summary>The mean cross-entropy over the learned tokens; 0 when a batch has none (a window of prompt only).</summary>
     /// <param name="logits">(batch, seq, vocab)</param>
     /// <param name="labels">(batch, seq)</param>
-    /// <returns>The mean cross-entropy over the learned tokens (a scalar).</returns>
+    /// <returns>A scalar.</returns>
     public static Tensor Compute(Tensor logits, Tensor labels)
+    {
+        using var sum = Sum(logits, labels);
+        using var learned = labels.narrow(1, 1, labels.shape[1] - 1).ne(TokenBatch.Ignored).sum();
+        return sum / Math.Max(1, learned.item<long>());
+    }
+
+    /// <summary>
+    /// The summed cross-entropy over the learned tokens: a step divides the sum of its batches by all their learned
+    /// tokens together, as transformers does since 4.46, so accumulation equals one large batch.
+    /// </summary>
+    public static Tensor Sum(Tensor logits, Tensor labels)
     {
         using var scope = NewDisposeScope();
         long seq = logits.shape[1], vocab = logits.shape[2];
         var predictions = logits.narrow(1, 0, seq - 1).reshape(-1, vocab).to(ScalarType.Float32);   // (b·(s−1), vocab)
         var targets = labels.narrow(1, 1, seq - 1).reshape(-1).to(logits.device);               // (b·(s−1),)
-        return nn.functional.cross_entropy(predictions, targets, ignore_index: TokenBatch.Ignored).MoveToOuterDisposeScope();
+        return nn.functional.cross_entropy(predictions, targets, ignore_index: TokenBatch.Ignored, reduction: nn.Reduction.Sum).MoveToOuterDisposeScope();
     }
 }

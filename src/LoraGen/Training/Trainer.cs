@@ -72,33 +72,43 @@ public sealed class Trainer : IDisposable
         return TrainingOutcome.Completed;
     }
 
-    /// <summary>One optimizer step over <see cref="TrainingOptions.GradientAccumulation"/> batches; null when a loss is not finite.</summary>
+    /// <summary>
+    /// One optimizer step over <see cref="TrainingOptions.GradientAccumulation"/> batches, their summed loss divided by
+    /// all their learned tokens together (one large batch's mean, as transformers computes it); null when a loss is
+    /// not finite.
+    /// </summary>
     private StepReport? TrainStep()
     {
         double rate = _options.Schedule.RateAt(Step), lossSum = 0;
-        long tokens = 0;
-        _optimizer.zero_grad();
-        for (int micro = 0; micro < _options.GradientAccumulation; micro++)
+        var batches = Enumerable.Range(0, _options.GradientAccumulation).Select(_ => _data.Next()).ToArray();
+        try
         {
-            using var scope = NewDisposeScope();
-            using var batch = _data.Next();
-            var loss = CausalLmLoss.Compute(_logits(batch.Ids), batch.Labels);
-            double value = loss.item<float>();
-            if (!double.IsFinite(value))
+            long tokens = batches.Sum(b => b.LearnedTokens);
+            _optimizer.zero_grad();
+            foreach (var batch in batches)
             {
-                _optimizer.zero_grad();
-                return null;
+                using var scope = NewDisposeScope();
+                var loss = CausalLmLoss.Sum(_logits(batch.Ids), batch.Labels);
+                double value = loss.item<float>();
+                if (!double.IsFinite(value))
+                {
+                    _optimizer.zero_grad();
+                    return null;
+                }
+                (loss / Math.Max(1, tokens)).backward();
+                lossSum += value;
             }
-            (loss / _options.GradientAccumulation).backward();                     // the mean over the step's batches
-            lossSum += value;
-            tokens += batch.LearnedTokens;
+            double norm = GradientNorm();
+            foreach (var group in _optimizer.ParamGroups) group.LearningRate = rate;
+            _optimizer.step();
+            _optimizer.zero_grad();
+            Step++;
+            return new StepReport(Step, lossSum / Math.Max(1, tokens), rate, norm, tokens, null);
         }
-        double norm = GradientNorm();
-        foreach (var group in _optimizer.ParamGroups) group.LearningRate = rate;
-        _optimizer.step();
-        _optimizer.zero_grad();
-        Step++;
-        return new StepReport(Step, lossSum / _options.GradientAccumulation, rate, norm, tokens, null);
+        finally
+        {
+            foreach (var batch in batches) batch.Dispose();
+        }
     }
 
     /// <summary>The global L2 norm of the gradients, clipped to <see cref="TrainingOptions.ClipNorm"/> when set.</summary>
@@ -110,7 +120,7 @@ public sealed class Trainer : IDisposable
         return parameters.Select(p => p.grad!.to(ScalarType.Float32).pow(2).sum()).Aggregate((a, b) => a + b).sqrt().item<float>();
     }
 
-    /// <summary>The mean loss over the evaluation batches, weighted by their learned tokens.</summary>
+    /// <summary>The mean loss over every learned token of the evaluation batches.</summary>
     public double Evaluate()
     {
         if (_eval.Count == 0) throw new InvalidOperationException("no evaluation data");
@@ -124,9 +134,8 @@ public sealed class Trainer : IDisposable
             foreach (var batch in _eval)
             {
                 using var scope = NewDisposeScope();
-                long learned = batch.LearnedTokens;
-                total += CausalLmLoss.Compute(_logits(batch.Ids), batch.Labels).item<float>() * learned;
-                tokens += learned;
+                total += CausalLmLoss.Sum(_logits(batch.Ids), batch.Labels).item<float>();
+                tokens += batch.LearnedTokens;
             }
             return total / Math.Max(1, tokens);
         }

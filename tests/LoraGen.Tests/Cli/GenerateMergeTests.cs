@@ -21,9 +21,12 @@ public sealed class GenerateMergeTests() : TemporaryFolder("loragen-cli-")
         Assert.NotEqual(plain, adapted);                                                  // the adapter changes the text
 
         string merged = Path.Combine(Folder.FullName, "merged");
+        Directory.CreateDirectory(merged);
+        File.WriteAllText(Path.Combine(merged, "model-00001-of-00002.safetensors"), "an earlier export's shard");   // must not survive
         var (mergeExit, _, mergeError) = CliRunner.Run("merge", "--model", model, "--adapter", adapter, "--out", merged, "--dtype=fp32");
         Assert.True(mergeExit == 0, mergeError);
         Assert.True(File.Exists(Path.Combine(merged, "tokenizer.json")));
+        Assert.False(File.Exists(Path.Combine(merged, "model-00001-of-00002.safetensors")));    // the folder is replaced whole
         Assert.True(File.Exists(Path.Combine(merged, "config.json")));
         using (var file = SafetensorsFile.Open(Path.Combine(merged, "model.safetensors")))
             Assert.DoesNotContain(file.Entries, e => e.Name.Contains("lora_"));

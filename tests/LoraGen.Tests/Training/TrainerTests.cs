@@ -168,4 +168,41 @@ public sealed class TrainerTests : IDisposable
         double expected = -(logProbabilities[0, 0, 2].item<float>() + logProbabilities[0, 2, 4].item<float>() + logProbabilities[1, 2, 3].item<float>()) / 3;
         Assert.Equal(expected, loss.item<float>(), 5);
     }
+
+    [Fact]
+    public void A_batch_with_nothing_to_learn_has_loss_zero_not_NaN()
+    {
+        using var logits = randn(1, 4, 5);
+        using var labels = full(1, 4, TokenBatch.Ignored);                                  // a packed window of prompt only
+        using var loss = CausalLmLoss.Compute(logits, labels);
+        Assert.Equal(0f, loss.item<float>());
+    }
+
+    [Fact]
+    public void Accumulated_batches_give_the_step_of_one_large_batch_as_transformers_divides_by_all_their_tokens()
+    {
+        // Uneven learned counts per sequence: averaging each small batch's mean would weigh them wrongly.
+        var random = new Random(16);
+        var examples = Enumerable.Range(0, 4).Select(i => new TrainingExample(
+            Enumerable.Range(0, 8).Select(_ => (long)random.Next(20)).ToArray(), Enumerable.Range(0, 8).Select(t => t >= 1 + 2 * i).ToArray())).ToList();
+        (Dictionary<string, Tensor> Weights, StepReport Report) Step(int batch, int accumulation)
+        {
+            manual_seed(17);
+            var model = new LlamaForCausalLM(Config);
+            model.ApplyLora(new PeftLoraConfig { R = 4, LoraAlpha = 8, TargetModules = ModuleSelector.AllLinear });
+            foreach (var layer in ModelAdapters.Layers(model)) Layers.LayerFactory.Randomize(layer, seed: 18);
+            StepReport? report = null;
+            using (var trainer = new Trainer(model, model.forward, new ShuffledBatches(examples, batch, 19),
+                       new TrainingOptions(LearningRateSchedule.Create(ScheduleKind.Constant, 1e-2, 0, 1)) { GradientAccumulation = accumulation, ClipNorm = null }))
+                trainer.Run(report: r => report = r);
+            return (model.named_parameters().Where(p => p.parameter.requires_grad).ToDictionary(p => p.name, p => p.parameter.detach().clone()), report!);
+        }
+        var large = Step(4, 1);
+        var accumulated = Step(2, 2);
+        // The loss and the gradient's norm weigh every learned token alike in both (a mean of the two halves' means would not).
+        Assert.Equal(large.Report.Loss, accumulated.Report.Loss, 5);
+        Assert.Equal(large.Report.GradientNorm, accumulated.Report.GradientNorm, 5);
+        Assert.Equal(large.Report.Tokens, accumulated.Report.Tokens);
+        foreach (var (name, weight) in large.Weights) TensorAssert.Close(weight, accumulated.Weights[name], 1e-6);
+    }
 }
