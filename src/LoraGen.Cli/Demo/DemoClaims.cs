@@ -24,9 +24,9 @@ internal static class DemoClaims
         return
         [
             new("LoRA fine-tunes about as well as full fine-tuning", lora8.Accuracy >= full.Accuracy - Tolerance, Text(
-                $"exact match: LoRA r=8 {lora8.Accuracy:P0} vs full {full.Accuracy:P0}, training {100.0 * lora8.TrainableParameters / full.TrainableParameters:F2}% of the parameters with {(double)lora8.GradientOptimizerBytes / full.GradientOptimizerBytes:P1} of full's gradient and optimizer memory")),
+                $"exact match: LoRA r=8 {lora8.Accuracy:0%} vs full {full.Accuracy:0%}, training {100.0 * lora8.TrainableParameters / full.TrainableParameters:F2}% of the parameters with {(double)lora8.GradientOptimizerBytes / full.GradientOptimizerBytes:0.0%} of full's gradient and optimizer memory")),
             new("the rank can be small: accuracy plateaus at a low rank", plateau <= 8, Text(
-                $"{string.Join(", ", lora.Select(r => $"r={r.Rank}: {r.Accuracy:P0}"))}; the smallest rank within {Tolerance:P0} of the best is r={plateau}")),
+                $"{string.Join(", ", lora.Select(r => $"r={r.Rank}: {r.Accuracy:0%}"))}; the smallest rank within {Tolerance:0%} of the best is r={plateau}")),
             new("QLoRA holds the weights in less memory than LoRA", qlora.WeightBytes < lora8.WeightBytes, Text(
                 $"weights and buffers: QLoRA r=8 {qlora.WeightBytes / 1e6:F2} MB vs LoRA r=8 {lora8.WeightBytes / 1e6:F2} MB")),
             new("QLoRA's peak process memory is below LoRA's", qlora.PeakRssBytes < lora8.PeakRssBytes, Text(

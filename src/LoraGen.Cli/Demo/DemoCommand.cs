@@ -84,7 +84,8 @@ internal sealed class DemoCommand : Command<DemoSettings>
     /// <summary>What must hold for the run to count: a merge that changes nothing, peft files that reload exactly, a skill actually learned.</summary>
     private static IReadOnlyList<Claim> Mechanics(ServingResult serving, FineTuneResult lora8, double baseAccuracy) =>
     [
-        new("merged = unmerged", serving.MergeMaxDiff < 1e-4, Text($"max |diff| {serving.MergeMaxDiff:E2} (below 1e-4)")),
+        new("merged = unmerged", serving.MergeMaxDiff <= 1e-5 * serving.LogitScale,
+            Text($"max |diff| {serving.MergeMaxDiff:E2}, at most 1e-5 of the largest logit ({serving.LogitScale:F1}): fp32 rounding")),
         new("the peft files reload exactly", serving.ReloadMaxDiff == 0, Text($"max |diff| {serving.ReloadMaxDiff:E2}")),
         new("LoRA r=8 learned the new skill", lora8.Accuracy >= baseAccuracy + 0.5,
             Text($"exact match {DemoReport.Percent(lora8.Accuracy)} vs the base's {DemoReport.Percent(baseAccuracy)} (at least 50 points above)")),

@@ -32,18 +32,18 @@ internal static class DemoPlots
         plot.SavePng(path, 800, 500);
     }
 
-    /// <summary>Gradient + optimizer memory and peak RSS of each method, in MB.</summary>
+    /// <summary>Gradient + optimizer memory and the weights as held, per method, in MB (peak RSS, hundreds of MB of runtime, is in the table).</summary>
     private static void MemoryBars(string path, IReadOnlyList<FineTuneResult> methods)
     {
         var plot = new ScottPlot.Plot();
         var positions = Enumerable.Range(0, methods.Count).Select(i => (double)i).ToArray();
         var optimizer = plot.Add.Bars(positions.Select(p => p - 0.2).ToArray(), methods.Select(m => m.GradientOptimizerBytes / 1e6).ToArray());
         optimizer.LegendText = "gradients + AdamW moments (MB)";
-        var rss = plot.Add.Bars(positions.Select(p => p + 0.2).ToArray(), methods.Select(m => m.PeakRssBytes / 1e6).ToArray());
-        rss.LegendText = "peak RSS of the run (MB)";
-        foreach (var bar in optimizer.Bars.Concat(rss.Bars)) bar.Size = 0.4;
+        var weights = plot.Add.Bars(positions.Select(p => p + 0.2).ToArray(), methods.Select(m => m.WeightBytes / 1e6).ToArray());
+        weights.LegendText = "weights as held (MB; 4-bit base for QLoRA)";
+        foreach (var bar in optimizer.Bars.Concat(weights.Bars)) bar.Size = 0.4;
         plot.Axes.Bottom.SetTicks(positions, methods.Select(m => m.Label).ToArray());
-        plot.Axes.SetLimitsY(0, methods.Max(m => Math.Max(m.GradientOptimizerBytes, m.PeakRssBytes)) / 1e6 * 1.1);
+        plot.Axes.SetLimitsY(0, methods.Max(m => Math.Max(m.GradientOptimizerBytes, m.WeightBytes)) / 1e6 * 1.1);
         plot.YLabel("MB");
         plot.ShowLegend();
         plot.SavePng(path, 1000, 500);

@@ -11,15 +11,6 @@ using static TorchSharp.torch;
 
 namespace LoraGen.Cli.Demo;
 
-/// <summary>A skill's training and held-out data, tokenized once and shared by every method.</summary>
-internal sealed record SkillData(Skill Skill, IReadOnlyList<TrainingExample> Train, IReadOnlyList<TrainingExample> HeldOut, IReadOnlyList<string> HeldOutWords)
-{
-    public static SkillData Create(Skill skill, TokenEncoder encoder, IReadOnlyList<string> train, IReadOnlyList<string> heldOut) => new(skill,
-        SequenceLayout.Pad(TaskLanguage.Records([skill], train).Select(encoder.Encode).ToList(), TaskLanguage.SequenceLength, encoder.Eos!.Value),
-        SequenceLayout.Pad(TaskLanguage.Records([skill], heldOut).Select(encoder.Encode).ToList(), TaskLanguage.SequenceLength, encoder.Eos!.Value),
-        heldOut);
-}
-
 /// <summary>Fine-tunes a fresh copy of the base with one method on one skill, and measures it.</summary>
 internal static class FineTuning
 {

@@ -13,10 +13,11 @@ internal sealed record Sample(string Skill, string Prompt, string Expected, stri
 
 /// <summary>What the serving checks measured.</summary>
 /// <param name="MergeMaxDiff">max |merged − unmerged| over the logits of a held-out batch.</param>
+/// <param name="LogitScale">max |unmerged logit| of that batch: fp32 rounding of a merge is relative to it.</param>
 /// <param name="ReloadMaxDiff">max |reloaded − trained| after a save in peft's format and a load into a fresh base.</param>
 /// <param name="SwapMilliseconds">One SetActiveAdapters between the two skills' adapters, averaged over many swaps.</param>
 internal sealed record ServingResult(
-    double MergeMaxDiff, double UnmergedForwardMs, double MergedForwardMs, IReadOnlyList<string> AdapterFolders, long AdapterBytes,
+    double MergeMaxDiff, double LogitScale, double UnmergedForwardMs, double MergedForwardMs, IReadOnlyList<string> AdapterFolders, long AdapterBytes,
     double ReloadMaxDiff, double SwapMilliseconds, double FirstSkillAccuracy, double SecondSkillAccuracy, IReadOnlyList<Sample> Samples);
 
 /// <summary>
@@ -67,7 +68,7 @@ internal static class ServingChecks
         double swapMs = clock.Elapsed.TotalMilliseconds / TimedSwaps;
         ModelAdapters.SetActiveAdapters(served, second.Data.Skill.Name);
         double secondAccuracy = Serve(served, second.Data, encoder, samples);
-        return new ServingResult(mergeDiff, unmergedMs, mergedMs, folders, adapterBytes, reloadDiff, swapMs, firstAccuracy, secondAccuracy, samples);
+        return new ServingResult(mergeDiff, LogitScale(unmerged), unmergedMs, mergedMs, folders, adapterBytes, reloadDiff, swapMs, firstAccuracy, secondAccuracy, samples);
     }
 
     /// <summary>The active adapter's accuracy on its skill, and a few samples before (adapters off) and after.</summary>
@@ -92,6 +93,12 @@ internal static class ServingChecks
     {
         using var difference = (a - b).abs().max();
         return difference.item<float>();
+    }
+
+    private static double LogitScale(Tensor logits)
+    {
+        using var largest = logits.abs().max();
+        return largest.item<float>();
     }
 
     private static double ForwardMilliseconds(nn.Module<Tensor, Tensor> model, Tensor ids)
