@@ -28,6 +28,8 @@ internal static class DemoReport
 
     public static void PrintTable(DemoResults results)
     {
+        // Spectre gives a pipe or a log 80 columns, which wraps every cell: the table is read there too (CI, tests).
+        if (!AnsiConsole.Profile.Capabilities.Interactive) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 160);
         var table = new Table().Title($"'{Skill.Palindrome.Name}' learned from the base, {results.Scale.FineTuneSteps} steps each, {results.Scale.HeldOutWords} held-out prompts");
         foreach (var column in Columns) table.AddColumn(column);
         foreach (var row in Rows(results)) table.AddRow(row.Select(Markup.Escape).ToArray());

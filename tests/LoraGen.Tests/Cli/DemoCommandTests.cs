@@ -27,7 +27,8 @@ public sealed class DemoCommandTests() : TemporaryFolder("loragen-demo-")
 
         Assert.True(run.exit == 0, run.output + run.error);
         Assert.Contains("demo: OK", run.output);
-        foreach (var row in new[] { "base (no", "full", "LoRA r=1", "LoRA r=8", "DoRA r=8", "QLoRA r=8" }) Assert.Contains(row, run.output);
+        foreach (var row in new[] { "base (no fine-tuning)", "full", "LoRA r=1", "LoRA r=8", "DoRA r=8", "QLoRA r=8" })
+            Assert.Contains(run.output.Split('\n'), line => line.Contains("│ " + row + " ", StringComparison.Ordinal));   // a table row, unwrapped
         foreach (var file in new[] { "report.md", "results.json", "loss-curves.png", "accuracy-vs-rank.png", "memory.png" })
             Assert.True(new FileInfo(Path.Combine(report, file)).Length > 0, file);
 
