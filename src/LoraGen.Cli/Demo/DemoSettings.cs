@@ -7,7 +7,7 @@ namespace LoraGen.Cli.Demo;
 /// <summary>`loragen demo`'s command line, read into <see cref="DemoOptions"/>.</summary>
 internal sealed class DemoSettings : ValidatedSettings<DemoOptions>
 {
-    [CommandOption("--quick"), Description("a smaller base and LoRA ranks 1 and 8 only (about a minute and a half on two cores)")]
+    [CommandOption("--quick"), Description("a smaller base and LoRA ranks 1 and 8 only (about a minute on two cores)")]
     public bool Quick { get; init; }
 
     [CommandOption("--out <DIR>"), Description("the report folder: report.md, results.json, plots, adapters (default loragen-demo)")]
