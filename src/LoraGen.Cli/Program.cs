@@ -27,7 +27,7 @@ public static class Program
             config.PropagateExceptions();                 // one line per mistake, below: no framed error, no stack trace
             config.UseStrictParsing();
             config.AddCommand<DemoCommand>("demo")
-                .WithDescription("fine-tune a small frozen MLP with LoRA (--qlora: on an NF4 base) on CPU, merge, and check the result");
+                .WithDescription("the main job: pretrain a small language model, teach it a new skill by full fine-tuning, LoRA, DoRA and QLoRA, measure, merge, swap, report");
             config.AddCommand<PlanCommand>("plan")
                 .WithDescription("parameter counts (peft's line), memory and compute of a fine-tuning method for a model")
                 .WithExample("plan", "--preset", "llama-3-8b", "--rank", "16", "--targets", "all-linear");

@@ -1,13 +1,17 @@
 namespace LoraGen.Cli.Demo;
 
-/// <summary>Settings of `loragen demo`; the defaults finish in seconds on two CPU cores.</summary>
+/// <summary>Settings of `loragen demo`.</summary>
 internal sealed record DemoOptions
 {
-    public int Width { get; init; } = 128;
-    public bool QLora { get; init; }
-    public int Steps { get; init; } = 800;
-    public int Batch { get; init; } = 128;
-    public double LearningRate { get; init; } = 1e-2;
-    public long Seed { get; init; } = 42;
+    /// <summary>A smaller base, fewer ranks: for CI.</summary>
+    public bool Quick { get; init; }
+
+    /// <summary>The report folder (report.md, results.json, plots, adapters).</summary>
+    public string Output { get; init; } = "loragen-demo";
+
+    public int Seed { get; init; } = 42;
+
     public string Device { get; init; } = "auto";
+
+    public DemoScale Scale => Quick ? DemoScale.Quick : DemoScale.Full;
 }

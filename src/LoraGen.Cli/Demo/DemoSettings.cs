@@ -7,23 +7,23 @@ namespace LoraGen.Cli.Demo;
 /// <summary>`loragen demo`'s command line, read into <see cref="DemoOptions"/>.</summary>
 internal sealed class DemoSettings : ValidatedSettings<DemoOptions>
 {
-    [CommandOption("--qlora"), Description("fine-tune on a 4-bit NF4 base")]
-    public bool QLora { get; init; }
+    [CommandOption("--quick"), Description("a smaller base and LoRA ranks 1 and 8 only (about a minute on two cores)")]
+    public bool Quick { get; init; }
 
-    [CommandOption("--steps <N>"), Description("optimizer steps (default 800)")]
-    public string? Steps { get; init; }
+    [CommandOption("--out <DIR>"), Description("the report folder: report.md, results.json, plots, adapters (default loragen-demo)")]
+    public string? Out { get; init; }
 
-    [CommandOption("--width <W>"), Description("the MLP's width (default 128, at most 4096)")]
-    public string? Width { get; init; }
+    [CommandOption("--seed <N>"), Description("seeds the corpus, the base's pretraining and every fine-tune (default 42)")]
+    public string? Seed { get; init; }
 
     [CommandOption("--device <DEVICE>"), Description("auto, cpu or cuda (default auto: CUDA when available)")]
     public string? Device { get; init; }
 
     protected override DemoOptions Read() => new()
     {
-        QLora = QLora,
-        Steps = OptionValue.Int("--steps", Steps, fallback: 800, min: 1, max: 1_000_000),
-        Width = OptionValue.Int("--width", Width, fallback: 128, min: 1, max: 4096),
+        Quick = Quick,
+        Output = Out is { Length: > 0 } ? Out : Out is null ? "loragen-demo" : throw new UsageException("--out needs a folder"),
+        Seed = OptionValue.Int("--seed", Seed, fallback: 42, min: 0),
         Device = OptionValue.Choice("--device", Device, "auto", "auto", "cpu", "cuda"),
     };
 }

@@ -135,7 +135,8 @@ internal sealed class TrainCommand : Command<TrainSettings>
         return o.Pad ? SequenceLayout.Pad(records, o.Sequence, encoder.Eos ?? 0) : SequenceLayout.Pack(records, o.Sequence);
     }
 
-    private static List<TokenBatch> Batches(List<TrainingExample> examples, int size) =>
+    /// <summary>Evaluation batches of <paramref name="size"/> examples (the last one may be smaller).</summary>
+    internal static List<TokenBatch> Batches(IReadOnlyList<TrainingExample> examples, int size) =>
         examples.Chunk(size).Select(chunk =>
         {
             long seq = chunk[0].Length;
@@ -154,15 +155,19 @@ internal sealed class TrainCommand : Command<TrainSettings>
     }
 
     /// <summary>peft's get_peft_model for the adapter methods (QLoRA: the base to NF4 first); full fine-tuning trains every parameter.</summary>
-    private static void Adapt(nn.Module model, TrainOptions o)
-    {
-        if (o.Method == "full") return;
-        if (o.Method == "qlora") ModelAdapters.QuantizeBase(model);
-        var targets = o.Targets is ["all-linear"] ? ModuleSelector.AllLinear : ModuleSelector.Names(o.Targets);
-        ModelAdapters.Apply(model, new PeftLoraConfig
+    private static void Adapt(nn.Module model, TrainOptions o) =>
+        Adapt(model, o.Method, new PeftLoraConfig
         {
-            R = o.Rank, LoraAlpha = o.Alpha, LoraDropout = o.Dropout, UseDora = o.Method == "dora", TargetModules = targets,
+            R = o.Rank, LoraAlpha = o.Alpha, LoraDropout = o.Dropout,
+            TargetModules = o.Targets is ["all-linear"] ? ModuleSelector.AllLinear : ModuleSelector.Names(o.Targets),
         });
+
+    /// <summary>Prepares <paramref name="model"/> for <paramref name="method"/> (full, lora, dora or qlora) with the adapter settings of <paramref name="adapter"/>.</summary>
+    internal static void Adapt(nn.Module model, string method, PeftLoraConfig adapter)
+    {
+        if (method == "full") return;
+        if (method == "qlora") ModelAdapters.QuantizeBase(model);
+        ModelAdapters.Apply(model, adapter with { UseDora = method == "dora" });
     }
 
     /// <summary>Every step to metrics.jsonl; with <paramref name="printLines"/>, a line per tenth of the run (and every evaluation): step, loss, learning rate, tokens/s, ETA, peak RSS.</summary>

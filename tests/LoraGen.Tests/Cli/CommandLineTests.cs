@@ -7,7 +7,7 @@ namespace LoraGen.Tests.Cli;
 public class CommandLineTests
 {
     [Theory]
-    [InlineData("demo", "--qlora")]
+    [InlineData("demo", "--quick")]
     [InlineData("plan", "--targets <LIST>")]
     [InlineData("inspect", "<PATH>")]
     public void Every_command_has_its_own_help(string command, string shown)
@@ -42,8 +42,8 @@ public class CommandLineTests
         { ["plan", "--bogus"], "Unknown option 'bogus'" },
         { ["plan", "--preset", "gpt2", "--rank", "8", "--targets", "c_attn", "--method", "qora"], "--method must be full, lora, dora or qlora; got 'qora'" },
         { ["plan", "--preset", "gpt2", "--rank", "8", "--targets", "c_attn", "--format=yaml"], "--format must be text or json; got 'yaml'" },
-        { ["demo", "--width", "100000000"], "--width must be at most 4,096; got 100000000" },
-        { ["demo", "--steps", "0"], "--steps must be at least 1; got 0" },
+        { ["demo", "--seed", "-1"], "--seed must be at least 0; got -1" },
+        { ["demo", "--seed", "many"], "--seed needs a whole number; got 'many'" },
         { ["demo", "--device", "tpu"], "--device must be auto, cpu or cuda; got 'tpu'" },
         { ["inspect"], "missing required argument 'PATH'" },
     };
