@@ -31,8 +31,9 @@ internal static class DemoBaseModel
     public static PreparedBase Prepare(DemoScale scale, int seed, IReadOnlyList<string> words, Device device)
     {
         string config = Config(scale), tokenizer = Tokenizer();
+        const string tokenizerConfig = """{"add_bos_token": true, "add_eos_token": false, "bos_token": "<s>", "eos_token": "</s>"}""";   // Llama's: BOS first
         var records = TaskLanguage.Records(PretrainingSkills, words);
-        string folder = CacheFolder(config, tokenizer, records, scale.PretrainSteps, seed);
+        string folder = CacheFolder(config + tokenizerConfig, tokenizer, records, scale.PretrainSteps, seed);
         if (File.Exists(Path.Combine(folder, "model.safetensors"))) return new PreparedBase(folder, true, 0, []);
 
         string description = Directory.CreateTempSubdirectory("loragen-demo-base-").FullName;
@@ -40,6 +41,7 @@ internal static class DemoBaseModel
         {
             File.WriteAllText(Path.Combine(description, "config.json"), config);
             File.WriteAllText(Path.Combine(description, "tokenizer.json"), tokenizer);
+            File.WriteAllText(Path.Combine(description, "tokenizer_config.json"), tokenizerConfig);
             var clock = Stopwatch.StartNew();
             var encoder = TokenEncoder.FromFolder(description);
             var examples = SequenceLayout.Pad(records.Select(encoder.Encode).ToList(), TaskLanguage.SequenceLength, Eos);
