@@ -34,12 +34,16 @@ internal sealed class KnownTypes
     /// </summary>
     public bool SpellingIsTorchSharp { get; }
 
-    /// <summary>A <c>using Linear = ...;</c> anywhere (file or namespace level): the spelling then means what the alias says.</summary>
-    private static bool HasLookAlikeAlias(Compilation compilation) =>
-        compilation.SyntaxTrees.Any(tree => tree.GetRoot()
-            .DescendantNodes(node => node is Microsoft.CodeAnalysis.CSharp.Syntax.CompilationUnitSyntax or Microsoft.CodeAnalysis.CSharp.Syntax.BaseNamespaceDeclarationSyntax)
-            .OfType<Microsoft.CodeAnalysis.CSharp.Syntax.UsingDirectiveSyntax>()
-            .Any(u => u.Alias is { } alias && LookAlikeNames.Contains(alias.Name.Identifier.ValueText)));
+    /// <summary>A <c>using Linear = ...;</c> anywhere (file, global or namespace level): the spelling then means what the alias says.</summary>
+    private static bool HasLookAlikeAlias(Compilation compilation)
+    {
+        // Only the using lists of files and namespaces are read (no walk into types): cheap even for large compilations.
+        static bool Aliases(SyntaxList<Microsoft.CodeAnalysis.CSharp.Syntax.UsingDirectiveSyntax> usings) =>
+            usings.Any(u => u.Alias is { } alias && LookAlikeNames.Contains(alias.Name.Identifier.ValueText));
+        static bool InNamespaces(SyntaxList<Microsoft.CodeAnalysis.CSharp.Syntax.MemberDeclarationSyntax> members) =>
+            members.OfType<Microsoft.CodeAnalysis.CSharp.Syntax.BaseNamespaceDeclarationSyntax>().Any(ns => Aliases(ns.Usings) || InNamespaces(ns.Members));
+        return compilation.SyntaxTrees.Any(tree => tree.GetRoot() is Microsoft.CodeAnalysis.CSharp.Syntax.CompilationUnitSyntax unit && (Aliases(unit.Usings) || InNamespaces(unit.Members)));
+    }
 
     /// <summary>The declared shape of a field from its spelling, where the spelling can be trusted.</summary>
     public DeclaredShape ShapeOf(IFieldSymbol field, Microsoft.CodeAnalysis.CSharp.Syntax.VariableDeclaratorSyntax? declarator)
