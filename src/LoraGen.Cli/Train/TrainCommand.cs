@@ -137,13 +137,7 @@ internal sealed class TrainCommand : Command<TrainSettings>
 
     /// <summary>Evaluation batches of <paramref name="size"/> examples (the last one may be smaller).</summary>
     internal static List<TokenBatch> Batches(IReadOnlyList<TrainingExample> examples, int size) =>
-        examples.Chunk(size).Select(chunk =>
-        {
-            long seq = chunk[0].Length;
-            var ids = chunk.SelectMany(e => e.Ids).ToArray();
-            var labels = chunk.SelectMany(e => e.Ids.Zip(e.Learned, (id, learned) => learned ? id : TokenBatch.Ignored)).ToArray();
-            return new TokenBatch(tensor(ids, [chunk.Length, seq]), tensor(labels, [chunk.Length, seq]));
-        }).ToList();
+        examples.Chunk(size).Select(TokenBatch.Of).ToList();
 
     /// <summary>config.json's max_position_embeddings (n_positions for GPT-2), when it says.</summary>
     private static int? ContextLength(string folder)

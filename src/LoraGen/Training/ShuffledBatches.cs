@@ -51,10 +51,7 @@ public sealed class ShuffledBatches
         }
         var chosen = Enumerable.Range(Position.Offset, _batchSize).Select(i => _examples[_order[i]]).ToArray();
         Position = Position with { Offset = Position.Offset + _batchSize };
-        long seq = chosen[0].Length;
-        var ids = chosen.SelectMany(e => e.Ids).ToArray();
-        var labels = chosen.SelectMany(e => e.Ids.Zip(e.Learned, (id, learned) => learned ? id : TokenBatch.Ignored)).ToArray();
-        return new TokenBatch(tensor(ids, [_batchSize, seq]), tensor(labels, [_batchSize, seq]));
+        return TokenBatch.Of(chosen);
     }
 
     private int[] Order(int epoch)

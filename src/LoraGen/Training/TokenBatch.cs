@@ -11,14 +11,23 @@ public sealed record TokenBatch(Tensor Ids, Tensor Labels) : IDisposable
     public const long Ignored = -100;
 
     /// <summary>How many tokens the loss is taken on (labels after the first position that are not ignored).</summary>
-    public long LearnedTokens
+    public long LearnedTokens => LearnedIn(Labels);
+
+    /// <summary>The learned tokens of (batch, seq) <paramref name="labels"/>: those after the first position not ignored.</summary>
+    public static long LearnedIn(Tensor labels)
     {
-        get
-        {
-            using var shifted = Labels.narrow(1, 1, Labels.shape[1] - 1);
-            using var learned = shifted.ne(Ignored);
-            return learned.sum().item<long>();
-        }
+        using var shifted = labels.narrow(1, 1, labels.shape[1] - 1);
+        using var learned = shifted.ne(Ignored);
+        return learned.sum().item<long>();
+    }
+
+    /// <summary>A batch of equal-length examples: their ids, and labels with the unlearned positions ignored.</summary>
+    public static TokenBatch Of(IReadOnlyList<TrainingExample> examples)
+    {
+        long rows = examples.Count, seq = examples[0].Length;
+        var ids = examples.SelectMany(e => e.Ids).ToArray();
+        var labels = examples.SelectMany(e => e.Ids.Zip(e.Learned, (id, learned) => learned ? id : Ignored)).ToArray();
+        return new TokenBatch(tensor(ids, [rows, seq]), tensor(labels, [rows, seq]));
     }
 
     public void Dispose()
@@ -38,8 +47,7 @@ public static class CausalLmLoss
     public static Tensor Compute(Tensor logits, Tensor labels)
     {
         using var sum = Sum(logits, labels);
-        using var learned = labels.narrow(1, 1, labels.shape[1] - 1).ne(TokenBatch.Ignored).sum();
-        return sum / Math.Max(1, learned.item<long>());
+        return sum / Math.Max(1, TokenBatch.LearnedIn(labels));
     }
 
     /// <summary>
