@@ -4,7 +4,7 @@ using LoraGen.Benchmarks;
 
 if (args is ["memory-child", var method, ..]) return QLoraBenchmark.RunChild(method, args.Contains("fixed-mmap-threshold"));   // own process: own VmHWM
 if (args is ["load-child", var folder]) return LoadingBenchmark.RunChild(folder);
-if (args is ["training-child", var trained, var checkpointing, var count]) return TrainingBenchmark.RunChild(trained, checkpointing == "checkpointed", int.Parse(count));
+if (args is ["training-child", var shape, var trained, var checkpointing, var count]) return TrainingBenchmark.RunChild(shape, trained, checkpointing == "checkpointed", int.Parse(count));
 
 var quick = args.Contains("--quick");
 var chosen = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToHashSet();

@@ -61,7 +61,7 @@ internal static class DemoBaseModel
     }
 
     /// <summary>config.json of a Llama with the tokenizer's begin and end ids and a context that fits every record.</summary>
-    private static string Config(DemoScale scale) => string.Create(CultureInfo.InvariantCulture, $$"""
+    internal static string Config(DemoScale scale) => string.Create(CultureInfo.InvariantCulture, $$"""
         {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": {{scale.Hidden}}, "intermediate_size": {{scale.Intermediate}},
          "num_hidden_layers": {{scale.Layers}}, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": {{2 + TaskLanguage.Letters.Length + Symbols.Length}},
          "tie_word_embeddings": false, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 32,

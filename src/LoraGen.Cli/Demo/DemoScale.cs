@@ -7,7 +7,7 @@ internal sealed record DemoScale(
     public const int Batch = 32;
 
     /// <summary>The README's run: about three minutes on two cores (the base pretrained once, then cached).</summary>
-    public static readonly DemoScale Full = new(Hidden: 96, Intermediate: 256, Layers: 2, PretrainSteps: 800, FineTuneSteps: 200,
+    public static readonly DemoScale Full = new(Hidden: 160, Intermediate: 432, Layers: 4, PretrainSteps: 400, FineTuneSteps: 100,
         Ranks: [1, 2, 4, 8, 16, 64], TrainWords: 2000, HeldOutWords: 64);
 
     /// <summary>--quick: a smaller base and fewer ranks, for CI.</summary>

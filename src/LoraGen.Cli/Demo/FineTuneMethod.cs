@@ -9,8 +9,13 @@ internal sealed record FineTuneMethod(string Label, string Method, int Rank)
     /// <summary>Full fine-tuning takes a smaller step than the adapters, whose B starts at zero (the usual settings).</summary>
     public double LearningRate => Method == "full" ? 3e-3 : 1e-2;
 
-    /// <summary>alpha = 2r keeps the scaling alpha/r the same at every rank, so ranks compare on capacity alone.</summary>
-    public PeftLoraConfig Adapter => new() { R = Rank, LoraAlpha = 2 * Rank, TargetModules = ModuleSelector.AllLinear };
+    /// <summary>
+    /// One alpha for every rank, as the LoRA paper does: with Adam, alpha/r keeps the update's size about the same at
+    /// any rank, so one learning rate serves them all (alpha = 2r instead grows the update with r: r=64 diverged).
+    /// </summary>
+    public const int Alpha = 16;
+
+    public PeftLoraConfig Adapter => new() { R = Rank, LoraAlpha = Alpha, TargetModules = ModuleSelector.AllLinear };
 
     public static FineTuneMethod Full => new("full", "full", 0);
 

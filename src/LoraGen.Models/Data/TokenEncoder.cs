@@ -82,13 +82,27 @@ public sealed class TokenEncoder
             ? add.GetBoolean() : sentencepiece;
     }
 
+    /// <summary>
+    /// The record's text tokenized whole, as transformers tokenizes a prompt with its completion or a whole conversation
+    /// (a sentencepiece tokenizer's dummy prefix once, BPE merges across a boundary as at inference). A token is
+    /// learned when the segment it starts in is: each boundary falls where the tokens of the text up to it stop agreeing
+    /// with the whole's (TRL's prompt/completion rule, for any number of segments).
+    /// </summary>
     public EncodedRecord Encode(TrainingRecord record)
     {
-        var ids = new List<long>();
-        var learned = new List<bool>();
+        var whole = Tokens(string.Concat(record.Segments.Select(s => s.Text))).ToArray();
+        var ids = new List<long>(whole.Length + 2);
+        var learned = new List<bool>(whole.Length + 2);
         if (!record.IsChat && Bos is { } bos) Add(bos, false);
-        foreach (var segment in record.Segments)
-            foreach (int id in Tokens(segment.Text)) Add(id, segment.Learned);
+        int start = 0;
+        var prefix = new System.Text.StringBuilder();
+        for (int k = 0; k < record.Segments.Count; k++)
+        {
+            prefix.Append(record.Segments[k].Text);
+            int end = k == record.Segments.Count - 1 ? whole.Length : Math.Max(start, AgreeingPrefix(Tokens(prefix.ToString()), whole));
+            for (int i = start; i < end; i++) Add(whole[i], record.Segments[k].Learned);
+            start = end;
+        }
         if (!record.IsChat && Eos is { } eos) Add(eos, record.Segments[^1].Learned);
         return new EncodedRecord(record, ids.ToArray(), learned.ToArray());
 
@@ -97,6 +111,18 @@ public sealed class TokenEncoder
             ids.Add(id);
             learned.Add(isLearned);
         }
+    }
+
+    /// <summary>How many leading tokens <paramref name="part"/> and <paramref name="whole"/> have in common.</summary>
+    private static int AgreeingPrefix(IEnumerable<int> part, int[] whole)
+    {
+        int n = 0;
+        foreach (int id in part)
+        {
+            if (n == whole.Length || whole[n] != id) break;
+            n++;
+        }
+        return n;
     }
 
     /// <summary>The text of <paramref name="ids"/>, special tokens as their text.</summary>

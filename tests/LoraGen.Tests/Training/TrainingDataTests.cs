@@ -110,6 +110,19 @@ public sealed class TrainingDataTests() : TemporaryFolder("loragen-data-")
     }
 
     [Fact]
+    public void A_record_is_tokenized_whole_so_a_word_split_between_prompt_and_completion_is_tokenized_as_at_inference()
+    {
+        var gpt2 = TokenizerLoader.Gpt2();
+        var encoder = new TokenEncoder(gpt2, new Dictionary<string, int>(), bos: null, eos: 50256);
+        var encoded = encoder.Encode(new TrainingRecord("f.jsonl", 1, [new Segment("hello wor", false), new Segment("ld", true)]));
+        int[] whole = [.. gpt2.EncodeToIds("hello world")];                                        // "hello", " world": one token across the boundary
+        Assert.Equal(whole.Select(id => (long)id).Append(50256), encoded.Ids);
+        Assert.NotEqual(whole.Length, gpt2.EncodeToIds("hello wor").Count + gpt2.EncodeToIds("ld").Count);   // per segment it would differ
+        int agreeing = gpt2.EncodeToIds("hello wor").Zip(whole).TakeWhile(p => p.First == p.Second).Count();
+        Assert.Equal(Enumerable.Repeat(false, agreeing).Concat(Enumerable.Repeat(true, whole.Length - agreeing + 1)), encoded.Learned);   // from the straddling token on
+    }
+
+    [Fact]
     public void Packing_cuts_the_token_stream_and_padding_refuses_a_record_too_long_by_its_line()
     {
         var source = new TrainingRecord("data.jsonl", 7, [new Segment("x", true)]);
