@@ -16,6 +16,8 @@ internal static class ServingBenchmark
 {
     public static void Run(bool quick)
     {
+        MixedBatchBenchmark.Run(quick);
+        EngineBenchmark.Run(quick);
         manual_seed(1);
         using var model = new LlamaForCausalLM(new ModelConfig("llama", ModelFamily.Llama, 512, 1408, 4, 8, 4, 4096, false));
         var names = Enumerable.Range(0, 8).Select(i => $"client{i}").ToArray();

@@ -209,7 +209,8 @@ public static class ModelAdapters
     /// (the first dimension of the input) computes with adapter <paramref name="rowAdapters"/>[i], or with the base
     /// alone where it is null, whatever the active set. Each row's output equals running it alone with its adapter.
     /// Unmerged adapters only (a merged one is in every row's weights). The rows are the model's state while the scope
-    /// lasts: one mixed batch at a time per model (a serving engine runs its batches one after another).
+    /// lasts: one mixed batch at a time per model (a serving engine runs its batches one after another). Gather stacks
+    /// the rows' weights once per scope: adapter weights changed inside a scope are seen by the next scope.
     /// </summary>
     public static IDisposable UseRowAdapters(nn.Module model, IReadOnlyList<string?> rowAdapters, MixedBatchStrategy strategy = MixedBatchStrategy.Segment)
     {
@@ -220,7 +221,12 @@ public static class ModelAdapters
         var rows = new RowAdapters(rowAdapters.ToArray(), strategy);
         var previous = layers.Select(layer => layer.Rows).ToArray();           // nested scopes restore the outer one
         foreach (var layer in layers) layer.Rows = rows;
-        return new OnDispose(() => { for (int i = 0; i < layers.Count; i++) layers[i].Rows = previous[i]; });
+        return new OnDispose(() =>
+        {
+            for (int i = 0; i < layers.Count; i++) layers[i].Rows = previous[i];
+            foreach (var stacked in rows.Gathered.Values) stacked.Dispose();
+            rows.Gathered.Clear();
+        });
     }
 
     /// <summary>Ends every scope and runs <paramref name="last"/>, each whatever the others throw; then throws what they threw.</summary>

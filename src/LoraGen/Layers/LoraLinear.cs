@@ -325,7 +325,12 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         {
             bool gather = rows.Strategy == MixedBatchStrategy.Gather && !training;
             var gathered = gather ? groups.Where(g => g.Key is PlainLoraAdapter && g.Key.DType == groups.Keys.First().DType).ToArray() : [];
-            if (gathered.Length > 0) MixedBatches.AddGathered(x, accumulator, gathered);
+            if (gathered.Length > 0)
+            {
+                if (!rows.Gathered.TryGetValue(this, out var stacked))
+                    rows.Gathered[this] = stacked = MixedBatches.Gather(gathered, InFeatures, OutFeatures, x.device);
+                MixedBatches.AddGathered(x, accumulator, stacked);
+            }
             foreach (var (adapter, rowIndices) in groups.Except(gathered))
                 MixedBatches.AddSegment(x, accumulator, adapter, rowIndices, _base, training);
         });

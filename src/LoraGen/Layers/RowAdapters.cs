@@ -14,4 +14,8 @@ public enum MixedBatchStrategy
 }
 
 /// <summary>Which adapter each row (sequence) of a batch computes with, or null for the base alone (peft's <c>adapter_names</c>).</summary>
-public sealed record RowAdapters(IReadOnlyList<string?> Names, MixedBatchStrategy Strategy = MixedBatchStrategy.Segment);
+public sealed record RowAdapters(IReadOnlyList<string?> Names, MixedBatchStrategy Strategy = MixedBatchStrategy.Segment)
+{
+    /// <summary>Gather's stacked weights per layer: built by the layer's first forward in this scope, freed when the scope ends.</summary>
+    internal Dictionary<LoraLinear, MixedBatches.Gathered> Gathered { get; } = new(ReferenceEqualityComparer.Instance);
+}

@@ -58,6 +58,54 @@ public class GenerationTests
         Assert.Equal(GreedyWithoutCache(model, prompt, 12), cached);
     }
 
+    public static TheoryData<string> RotaryFamilies => new() { "llama", "phi", "qwen3", "gemma2", "gemma3", "phi3" };
+
+    [Theory]
+    [MemberData(nameof(RotaryFamilies))]
+    public void A_batch_of_row_caches_decodes_each_row_at_its_own_position_as_it_would_alone(string family)
+    {
+        var model = Build(family);
+        using var module = (nn.Module)model;
+        using var _ = no_grad();
+        long[][] prompts = [[1, 2, 3, 4, 5, 6, 7], [8], [9, 10, 11, 12]];           // past the sliding windows, and not
+        var alone = prompts.Select(_ => new KvCache(model.LayerCount)).ToArray();
+        var rows = prompts.Select(_ => new KvCache(model.LayerCount)).ToArray();
+        for (int i = 0; i < prompts.Length; i++)
+        {
+            using var ids = tensor(prompts[i]).unsqueeze(0);
+            model.Forward(ids, alone[i]).Dispose();
+            model.Forward(ids, rows[i]).Dispose();
+        }
+        for (int step = 0; step < 3; step++)
+        {
+            long[] next = [20 + step, 30 + step, 35 - step];
+            using var batch = tensor(next).unsqueeze(1);                              // (3, 1)
+            using var view = KvCache.OfRows(rows);
+            using var together = model.Forward(batch, view);                          // (3, 1, vocab)
+            for (int i = 0; i < prompts.Length; i++)
+            {
+                using var one = tensor(new[] { next[i] }).unsqueeze(0);
+                using var expected = model.Forward(one, alone[i]);
+                TensorAssert.Close(expected[0], together[i], 1e-5);
+                Assert.Equal(prompts[i].Length + step + 1, rows[i].Length);
+            }
+        }
+        foreach (var cache in alone.Concat(rows)) cache.Dispose();
+    }
+
+    [Fact]
+    public void Gpt2_refuses_a_batch_of_row_caches_by_name()
+    {
+        var model = Build("gpt2");
+        using var module = (nn.Module)model;
+        using var _ = no_grad();
+        using var row = new KvCache(model.LayerCount);
+        using var view = KvCache.OfRows([row]);
+        using var ids = tensor(new long[] { 1 }).unsqueeze(0);
+        var error = Assert.Throws<InvalidOperationException>(() => model.Forward(ids, view));
+        Assert.Contains("learned positions (GPT-2)", error.Message);
+    }
+
     [Theory]
     [MemberData(nameof(Families))]
     public void Step_logits_with_a_cache_equal_the_full_forward(string family)
