@@ -38,10 +38,22 @@ internal sealed class ServerClient : IAsyncDisposable
     /// <summary>The data of every event of a stream, [DONE] included, read to the end.</summary>
     public async Task<List<string>> StreamAsync(string route, string json)
     {
+        using var response = await OpenStreamAsync(route, json);
+        return await EventsAsync(response);
+    }
+
+    /// <summary>A stream whose headers have come: the server has its first token, so the request is generating.</summary>
+    public async Task<HttpResponseMessage> OpenStreamAsync(string route, string json)
+    {
         using var request = new HttpRequestMessage(HttpMethod.Post, route) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
-        using var response = await Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        var response = await Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        return response;
+    }
+
+    public static async Task<List<string>> EventsAsync(HttpResponseMessage response)
+    {
         string body = await response.Content.ReadAsStringAsync();
         Assert.EndsWith("\n\n", body);
         var events = body.Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
