@@ -61,17 +61,12 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         model.eval();
 
         Console.Write(Terminal.Prose(settings.Prompt!));
-        var produced = new List<long>();
-        string shown = "";
+        var text = new IncrementalText(encoder);
         TextGeneration.Generate(language, prompt, options, token =>
         {
-            if (encoder.EndTokens.Contains(token)) return;
-            produced.Add(token);
-            string text = encoder.Decode(produced);                     // the whole continuation: merges across tokens stay right
-            if (text.Length > shown.Length && text.StartsWith(shown, StringComparison.Ordinal)) Console.Write(Terminal.Prose(text[shown.Length..]));
-            shown = text;
+            if (!encoder.EndTokens.Contains(token)) Console.Write(Terminal.Prose(text.Add(token)));
         });
-        Console.WriteLine();
+        Console.WriteLine(Terminal.Prose(text.Flush()));
         return 0;
     }
 }

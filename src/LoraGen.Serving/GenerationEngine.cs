@@ -1,0 +1,235 @@
+using System.Threading.Channels;
+using LoraGen.Adapters;
+using LoraGen.Models.Attention;
+using LoraGen.Models.Generation;
+using LoraGen.Models.Gpt2;
+using static TorchSharp.torch;
+
+namespace LoraGen.Serving;
+
+/// <summary>
+/// Continuous batching (Orca, vLLM): one background loop runs the model. At every decode step the requests that
+/// arrived join (their prompt runs alone, with their adapter, into their own key/value cache) and those that
+/// finished or were cancelled leave; then one forward pass decodes one token for every running row, each row with
+/// its own adapter (a mixed-adapter batch), its own cache and position, and its own sampling settings.
+/// </summary>
+public sealed class GenerationEngine : IDisposable
+{
+    private readonly ICausalLanguageModel _model;
+    private readonly nn.Module _module;
+    private readonly AdapterPool _pool;
+    private readonly ServingOptions _options;
+    private readonly Queue<EngineRequest> _waiting = new();                       // under its own lock
+    private readonly List<EngineRequest> _running = new();                        // the loop's alone
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly Thread _loop;
+    private volatile bool _stopping;
+    private IDisposable? _rows;                                                    // the open mixed-batch scope, reused while the rows stay
+    private (string?[] Names, long Version) _rowsKey = ([], -1);
+
+    /// <param name="contextLength">Tokens a prompt and its completion may take together.</param>
+    /// <exception cref="NotSupportedException">GPT-2: its learned positions cannot continue rows at different positions.</exception>
+    public GenerationEngine(ICausalLanguageModel model, AdapterPool pool, int contextLength, ServingOptions? options = null)
+    {
+        if (model is Gpt2LMHeadModel)
+            throw new NotSupportedException("The serving engine decodes rows at different positions with rotary attention; gpt2's learned positions are not supported (llama, mistral, qwen2, qwen3, gemma2, gemma3, phi, phi3 are).");
+        _model = model;
+        _module = (nn.Module)model;
+        _pool = pool;
+        ContextLength = contextLength;
+        _options = options ?? new ServingOptions();
+        if (_options.MaxRunning < 1 || _options.MaxWaiting < 0) throw new ArgumentOutOfRangeException(nameof(options), _options, "MaxRunning must be at least 1 and MaxWaiting not negative");
+        _loop = new Thread(Loop) { IsBackground = true, Name = "LoraGen generation engine" };
+        _loop.Start();
+    }
+
+    public int ContextLength { get; }
+
+    /// <summary>Requests waiting to join the batch.</summary>
+    public int Waiting
+    {
+        get
+        {
+            lock (_waiting) return _waiting.Count;
+        }
+    }
+
+    /// <summary>Queues a request; its tokens arrive on the returned reader, which completes after the last (or with the error that ended it).</summary>
+    /// <param name="cancel">Cancelling it frees the request's row at the next step; the reader then completes with OperationCanceledException.</param>
+    /// <exception cref="ServingException">InvalidRequest (the field named), NotFound (unknown adapter), QueueFull.</exception>
+    public ChannelReader<GeneratedToken> Submit(IReadOnlyList<long> prompt, string? adapter, GenerationOptions options, CancellationToken cancel = default)
+    {
+        ObjectDisposedException.ThrowIf(_stopping, this);
+        var lease = adapter is null ? null : _pool.Acquire(adapter);             // an unknown adapter first: the request's model is wrong
+        var request = new EngineRequest(prompt.ToArray(), adapter, options, lease, cancel);
+        try
+        {
+            Validate(prompt, options);
+            lock (_waiting)
+            {
+                if (_waiting.Count >= _options.MaxWaiting) DropCancelled();
+                if (_waiting.Count >= _options.MaxWaiting)
+                    throw new ServingException(ServingError.QueueFull, $"{_waiting.Count} requests are waiting already; try again later.");
+                _waiting.Enqueue(request);
+            }
+        }
+        catch
+        {
+            request.Finish();
+            throw;
+        }
+        request.Registration = cancel.Register(() => _wake.Release());                // an idle loop wakes to let it go
+        _wake.Release();
+        return request.Output;
+    }
+
+    /// <summary>Cancelled requests give up their places in the queue at once. Under the queue's lock.</summary>
+    private void DropCancelled()
+    {
+        var kept = _waiting.ToArray();
+        _waiting.Clear();
+        foreach (var request in kept)
+            if (request.Cancel.IsCancellationRequested) request.Finish(new OperationCanceledException(request.Cancel));
+            else _waiting.Enqueue(request);
+    }
+
+    private void Validate(IReadOnlyList<long> prompt, GenerationOptions options)
+    {
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException error)
+        {
+            string field = error.Message.StartsWith("MaxNewTokens", StringComparison.Ordinal) ? "max_tokens"
+                : error.Message.StartsWith("TopP", StringComparison.Ordinal) ? "top_p" : "temperature";
+            throw new ServingException(ServingError.InvalidRequest, error.Message, field);
+        }
+        if (prompt.Count == 0) throw new ServingException(ServingError.InvalidRequest, "The prompt has no tokens.", "prompt");
+        if (prompt.Count >= ContextLength)
+            throw new ServingException(ServingError.InvalidRequest, $"The prompt has {prompt.Count} tokens; this model's context is {ContextLength}, and a completion needs at least one more.", "prompt");
+        if (options.MaxNewTokens > ContextLength - prompt.Count)
+            throw new ServingException(ServingError.InvalidRequest,
+                $"max_tokens is {options.MaxNewTokens}, but the prompt's {prompt.Count} tokens leave {ContextLength - prompt.Count} of this model's context of {ContextLength}.", "max_tokens");
+    }
+
+    private void Loop()
+    {
+        using var _ = no_grad();
+        while (!_stopping)
+        {
+            if (_running.Count == 0 && Waiting == 0)
+            {
+                _wake.Wait();
+                continue;
+            }
+            try
+            {
+                lock (_pool.ModelLock) Step();                                     // between steps the pool may load and unload
+            }
+            catch (Exception error)                                               // a bug in a step fails its rows, never the loop
+            {
+                FailRunning(error);
+            }
+        }
+        FailRunning(new ObjectDisposedException(nameof(GenerationEngine)));
+    }
+
+    private void Step()
+    {
+        foreach (var request in _running.Where(r => r.Cancel.IsCancellationRequested)) request.Finish(new OperationCanceledException(request.Cancel));
+        _running.RemoveAll(r => r.Finished);
+        while (_running.Count < _options.MaxRunning && TryDequeue() is { } request)
+        {
+            if (request.Cancel.IsCancellationRequested)
+            {
+                request.Finish(new OperationCanceledException(request.Cancel));
+                continue;
+            }
+            try
+            {
+                Prefill(request);
+            }
+            catch (Exception error)
+            {
+                request.Finish(error);
+            }
+            if (!request.Finished) _running.Add(request);
+        }
+        if (_running.Count == 0) return;
+        try
+        {
+            Decode();
+        }
+        catch (Exception error)
+        {
+            FailRunning(error);
+        }
+        _running.RemoveAll(r => r.Finished);
+        _pool.Trim();                                                              // adapters whose requests finished may be evicted now
+    }
+
+    private EngineRequest? TryDequeue()
+    {
+        lock (_waiting) return _waiting.TryDequeue(out var request) ? request : null;
+    }
+
+    /// <summary>The prompt alone with its adapter, into a fresh cache; its last position's logits choose the first token.</summary>
+    private void Prefill(EngineRequest request)
+    {
+        CloseRows();                                                               // loading an adapter changes the model's layers
+        if (request.Adapter is { } adapter) _pool.EnsureLoaded(adapter);
+        using var scope = NewDisposeScope();
+        request.Cache = new KvCache(_model.LayerCount);
+        var ids = tensor(request.Prompt).unsqueeze(0);                             // (1, prompt)
+        Tensor logits;
+        using (ModelAdapters.UseRowAdapters(_module, [request.Adapter], _options.Strategy)) logits = _model.Forward(ids, request.Cache);   // (1, prompt, vocab)
+        request.Accept(TextGeneration.Choose(logits[0, -1].to(float32).data<float>().ToArray(), request.Options, request.Random));
+    }
+
+    /// <summary>One token for every running row: one batched forward, each row with its own adapter and its own cache at its own position.</summary>
+    private void Decode()
+    {
+        var names = _running.Select(r => r.Adapter).ToArray();
+        if (_rows is null || _rowsKey.Version != _pool.Version || !_rowsKey.Names.SequenceEqual(names))
+        {
+            CloseRows();
+            _rows = ModelAdapters.UseRowAdapters(_module, names, _options.Strategy);
+            _rowsKey = (names, _pool.Version);
+        }
+        using var scope = NewDisposeScope();
+        var ids = tensor(_running.Select(r => r.Last).ToArray()).unsqueeze(1);     // (rows, 1)
+        using var caches = KvCache.OfRows(_running.Select(r => r.Cache!).ToArray());
+        var logits = _model.Forward(ids, caches).select(1, -1).to(float32).cpu();  // (rows, vocab)
+        var all = logits.data<float>().ToArray();
+        int vocab = (int)logits.shape[1];
+        for (int row = 0; row < _running.Count; row++)
+        {
+            var request = _running[row];
+            request.Accept(TextGeneration.Choose(all[(row * vocab)..((row + 1) * vocab)], request.Options, request.Random));
+        }
+    }
+
+    private void CloseRows()
+    {
+        _rows?.Dispose();
+        _rows = null;
+    }
+
+    private void FailRunning(Exception error)
+    {
+        CloseRows();
+        foreach (var request in _running) request.Finish(error);
+        _running.Clear();
+    }
+
+    /// <summary>Stops the loop; requests still running or waiting end with ObjectDisposedException.</summary>
+    public void Dispose()
+    {
+        if (_stopping) return;
+        _stopping = true;
+        _wake.Release();
+        _loop.Join();
+        while (TryDequeue() is { } request) request.Finish(new ObjectDisposedException(nameof(GenerationEngine)));
+    }
+}
