@@ -4,10 +4,10 @@ using System.Text.Json;
 using LoraGen.Adapters;
 using LoraGen.Checkpoints;
 using LoraGen.Cli.Serve;
-using LoraGen.Layers;
 using LoraGen.Models.Loading;
 using LoraGen.Planning;
 using LoraGen.Serving;
+using static TorchSharp.torch;
 
 namespace LoraGen.Benchmarks;
 
@@ -36,8 +36,12 @@ internal static class ServerBenchmark
             for (int i = 0; i < names.Length; i++)
             {
                 using var model = HfModels.Load(folder);
+                manual_seed(i);
                 foreach (var layer in ModelAdapters.Apply(model, new PeftLoraConfig { R = 8, LoraAlpha = 16, TargetModules = ModuleSelector.AllLinear }))
-                    LayerFactory.Randomize(layer, seed: i);
+                {
+                    using var b = randn(layer.Adapter("default").B.weight.shape) * 0.01;   // B is zero at init: give each adapter its own effect
+                    layer.SetAdapterWeights("default", layer.Adapter("default").A.weight, b);
+                }
                 PeftAdapter.Save(model, Path.Combine(adapters.FullName, names[i]));
             }
             using var served = ServedModel.Open(folder, new ServingOptions(MaxRunning: 64));

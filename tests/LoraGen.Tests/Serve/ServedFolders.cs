@@ -1,6 +1,6 @@
 using LoraGen.Adapters;
 using LoraGen.Checkpoints;
-using LoraGen.Layers;
+using LoraGen.Tests.Layers;
 using LoraGen.Models.Attention;
 using LoraGen.Models.Data;
 using LoraGen.Models.Generation;
