@@ -54,7 +54,7 @@ internal static class ServerBenchmark
             foreach (int streams in new[] { 1, 8, 64 })
                 rates.Add((streams, await Measure(http, names, streams, streams == 1 ? perStream * 4 : perStream)));
             Console.WriteLine(SideBySide.Format($"loragen serve on the demo base ({Path.GetFileName(folder)}), 8 adapters + base, {MaxTokens} tokens a request, streamed over HTTP:"));
-            Console.WriteLine(SideBySide.Format("  " + string.Join(" | ", rates.Select(r => $"{r.Streams} stream{(r.Streams == 1 ? "" : "s")} {r.TokensPerSecond:F0} tokens/s ({r.TokensPerSecond / rates[0].TokensPerSecond:F2}x)"))));
+            Console.WriteLine(SideBySide.Format($"  {string.Join(" | ", rates.Select(r => SideBySide.Format($"{r.Streams} stream{(r.Streams == 1 ? "" : "s")} {r.TokensPerSecond:F0} tokens/s ({r.TokensPerSecond / rates[0].TokensPerSecond:F2}x)")))}"));
         }
         finally
         {
