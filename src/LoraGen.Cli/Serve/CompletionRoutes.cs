@@ -9,14 +9,17 @@ namespace LoraGen.Cli.Serve;
 /// <summary>POST /v1/completions and /v1/chat/completions: the request read and checked, a slot taken, the generation run.</summary>
 internal sealed class CompletionRoutes(IServedModel model, RequestSlots slots, int maxTokensLimit)
 {
-    /// <summary>OpenAI's default max_tokens for /v1/completions.</summary>
-    private const int CompletionDefaultMaxTokens = 16;
+    /// <summary>
+    /// max_tokens when a request has none: OpenAI's for /v1/completions, and chat's too, since vLLM's chat default (the
+    /// rest of the context) needs the prompt's token count, which <see cref="IServedModel"/> does not give.
+    /// </summary>
+    private const int DefaultMaxTokens = 16;
 
     public async Task CompletionsAsync(HttpContext http)
     {
         var request = await JsonRequest.ReadAsync(http.Request);
         string prompt = request.String("prompt") ?? throw OpenAiError.BadRequest("'prompt' is required (a string)", "prompt");
-        var fields = GenerationFields.Read(request, Math.Min(CompletionDefaultMaxTokens, maxTokensLimit), maxTokensLimit, chat: false);
+        var fields = GenerationFields.Read(request, Math.Min(DefaultMaxTokens, maxTokensLimit), maxTokensLimit, chat: false);
         request.RefuseOthers();
         await RunAsync(http, prompt, fields, new TextCompletionFormat(fields.Model ?? model.BaseModelId));
     }
@@ -25,7 +28,7 @@ internal sealed class CompletionRoutes(IServedModel model, RequestSlots slots, i
     {
         var request = await JsonRequest.ReadAsync(http.Request);
         var messages = Messages(request.Array("messages") ?? throw OpenAiError.BadRequest("'messages' is required (an array)", "messages"));
-        var fields = GenerationFields.Read(request, maxTokensLimit, maxTokensLimit, chat: true);
+        var fields = GenerationFields.Read(request, Math.Min(DefaultMaxTokens, maxTokensLimit), maxTokensLimit, chat: true);
         request.RefuseOthers();
         await RunAsync(http, model.ApplyChatTemplate(messages), fields, new ChatCompletionFormat(fields.Model ?? model.BaseModelId));
     }

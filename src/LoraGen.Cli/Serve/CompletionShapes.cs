@@ -1,3 +1,4 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -10,7 +11,8 @@ internal sealed record CompletionEnvelope(
     string Id, string Object, long Created, string Model, IReadOnlyList<object> Choices,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Usage? Usage = null)
 {
-    public static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    /// <summary>snake_case names; text as it is (a JSON body, never inlined in HTML: "<|im_end|>" need not be \u003C escaped).</summary>
+    public static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 }
 
 internal sealed record Usage(int PromptTokens, int CompletionTokens)

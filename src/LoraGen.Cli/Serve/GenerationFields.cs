@@ -8,7 +8,7 @@ namespace LoraGen.Cli.Serve;
 /// <param name="IncludeUsage">stream_options.include_usage: a last chunk with usage and no choices.</param>
 internal sealed record GenerationFields(string? Model, GenerationOptions Options, bool Stream, bool IncludeUsage)
 {
-    /// <param name="defaultMaxTokens">max_tokens when the request has none (OpenAI: 16 for completions; chat: the limit).</param>
+    /// <param name="defaultMaxTokens">max_tokens when the request has none (16, at most the limit).</param>
     /// <param name="chat">Chat also takes max_completion_tokens, OpenAI's newer name, before max_tokens.</param>
     public static GenerationFields Read(JsonRequest request, int defaultMaxTokens, int maxTokensLimit, bool chat)
     {

@@ -31,7 +31,7 @@ internal sealed class OpenAiError(int status, string message, string? param = nu
     {
         response.StatusCode = Status;
         response.ContentType = "application/json";
-        await JsonSerializer.SerializeAsync(response.Body, Body, options: null, response.HttpContext.RequestAborted);
+        await JsonSerializer.SerializeAsync(response.Body, Body, CompletionEnvelope.Json, response.HttpContext.RequestAborted);
     }
 
     private static string TypeName(int status) => status switch
