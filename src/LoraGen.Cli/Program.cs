@@ -5,6 +5,7 @@ using LoraGen.Cli.Merge;
 using LoraGen.Cli.Train;
 using LoraGen.Cli.Inspect;
 using LoraGen.Cli.Plan;
+using LoraGen.Cli.Serve;
 using LoraGen.Models.Data;
 using LoraGen.Planning;
 using Spectre.Console;
@@ -40,6 +41,9 @@ public static class Program
             config.AddCommand<MergeCommand>("merge")
                 .WithDescription("merge a peft adapter into its model and write a plain Hugging Face folder")
                 .WithExample("merge", "--model", "path/to/model", "--adapter", "path/to/adapter", "--out", "path/to/merged");
+            config.AddCommand<ServeCommand>("serve")
+                .WithDescription("an OpenAI-compatible server (vLLM's routes) for one base model and many adapters, chosen per request by the model field")
+                .WithExample("serve", "--model", "path/to/model", "--adapter", "sql=path/to/adapter", "--port", "8000");
             config.AddCommand<InspectCommand>("inspect")
                 .WithDescription("the tensors of a safetensors file, a checkpoint folder or a peft adapter folder");
             config.AddCommand<MeasureStepCommand>("measure-step").IsHidden();   // the planner's tests measure a real step with it

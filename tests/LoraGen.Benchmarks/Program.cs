@@ -1,5 +1,5 @@
 // Side-by-side benchmarks that print ratios from one run. Usage:
-//   dotnet run -c Release --project tests/LoraGen.Benchmarks [-- forward|train-step|generator|qlora|safetensors|loading|training|serving ...] [--quick]
+//   dotnet run -c Release --project tests/LoraGen.Benchmarks [-- forward|train-step|generator|qlora|safetensors|loading|training|serving|server ...] [--quick]
 using LoraGen.Benchmarks;
 
 if (args is ["memory-child", var method, ..]) return QLoraBenchmark.RunChild(method, args.Contains("fixed-mmap-threshold"));   // own process: own VmHWM
@@ -18,6 +18,7 @@ var benchmarks = new (string Name, Action<bool> Run)[]
     ("loading", LoadingBenchmark.Run),
     ("training", TrainingBenchmark.Run),
     ("serving", ServingBenchmark.Run),
+    ("server", ServerBenchmark.Run),
 };
 var unknown = chosen.Except(benchmarks.Select(b => b.Name)).ToArray();
 if (unknown.Length > 0)

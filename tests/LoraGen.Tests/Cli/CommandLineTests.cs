@@ -10,6 +10,7 @@ public class CommandLineTests
     [InlineData("demo", "--quick")]
     [InlineData("plan", "--targets <LIST>")]
     [InlineData("inspect", "<PATH>")]
+    [InlineData("serve", "--adapter-root <DIR>")]
     public void Every_command_has_its_own_help(string command, string shown)
     {
         var (exit, output, error) = CliRunner.Run(command, "--help");
@@ -46,6 +47,18 @@ public class CommandLineTests
         { ["demo", "--seed", "many"], "--seed needs a whole number; got 'many'" },
         { ["demo", "--device", "tpu"], "--device must be auto, cpu or cuda; got 'tpu'" },
         { ["inspect"], "missing required argument 'PATH'" },
+        { ["serve"], "no --model given and no demo model in ./loragen-demo: run `loragen demo` first, or pass --model DIR" },
+        { ["serve", "--model", "/no/such/folder"], "--model: '/no/such/folder' is not a folder" },
+        { ["serve", "--adapter", "sql"], "--adapter needs NAME=DIR; got 'sql'" },
+        { ["serve", "--adapter", "sql=/no/such/folder"], "--adapter sql: '/no/such/folder' is not a folder" },
+        { ["serve", "--adapter", "a=.", "--adapter", "a=."], "--adapter: the name 'a' is given twice" },
+        { ["serve", "--adapter-root", "/no/such/folder"], "--adapter-root: '/no/such/folder' is not a folder" },
+        { ["serve", "--host", "example.com"], "--host needs an IP address or localhost; got 'example.com'" },
+        { ["serve", "--port", "-1"], "--port must be at least 0; got -1" },
+        { ["serve", "--port", "http"], "--port needs a whole number; got 'http'" },
+        { ["serve", "--max-tokens-limit", "0"], "--max-tokens-limit must be at least 1; got 0" },
+        { ["serve", "--max-body-bytes", "1MB"], "--max-body-bytes needs a whole number; got '1MB'" },
+        { ["serve", "--queue", "0"], "--queue must be at least 1; got 0" },
     };
 
     [Theory]
