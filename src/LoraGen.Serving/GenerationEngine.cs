@@ -17,6 +17,7 @@ public sealed class GenerationEngine : IDisposable
 {
     private readonly ICausalLanguageModel _model;
     private readonly nn.Module _module;
+    private readonly Device _device;                                               // the model's: token ids go there
     private readonly AdapterPool _pool;
     private readonly ServingOptions _options;
     private readonly Queue<EngineRequest> _waiting = new();                       // under its own lock
@@ -35,6 +36,7 @@ public sealed class GenerationEngine : IDisposable
             throw new NotSupportedException("The serving engine decodes rows at different positions with rotary attention; gpt2's learned positions are not supported (llama, mistral, qwen2, qwen3, gemma2, gemma3, phi, phi3 are).");
         _model = model;
         _module = (nn.Module)model;
+        _device = _module.parameters().First().device;
         _pool = pool;
         ContextLength = contextLength;
         _options = options ?? new ServingOptions();
@@ -181,10 +183,10 @@ public sealed class GenerationEngine : IDisposable
         if (request.Adapter is { } adapter) _pool.EnsureLoaded(adapter);
         using var scope = NewDisposeScope();
         request.Cache = new KvCache(_model.LayerCount);
-        var ids = tensor(request.Prompt).unsqueeze(0);                             // (1, prompt)
+        var ids = tensor(request.Prompt, device: _device).unsqueeze(0);            // (1, prompt)
         Tensor logits;
         using (ModelAdapters.UseRowAdapters(_module, [request.Adapter], _options.Strategy)) logits = _model.Forward(ids, request.Cache);   // (1, prompt, vocab)
-        request.Accept(TextGeneration.Choose(logits[0, -1].to(float32).data<float>().ToArray(), request.Options, request.Random));
+        request.Accept(TextGeneration.Choose(logits[0, -1].to(float32).cpu().data<float>().ToArray(), request.Options, request.Random));
     }
 
     /// <summary>One token for every running row: one batched forward, each row with its own adapter and its own cache at its own position.</summary>
@@ -198,7 +200,7 @@ public sealed class GenerationEngine : IDisposable
             _rowsKey = (names, _pool.Version);
         }
         using var scope = NewDisposeScope();
-        var ids = tensor(_running.Select(r => r.Last).ToArray()).unsqueeze(1);     // (rows, 1)
+        var ids = tensor(_running.Select(r => r.Last).ToArray(), device: _device).unsqueeze(1);   // (rows, 1)
         using var caches = KvCache.OfRows(_running.Select(r => r.Cache!).ToArray());
         var logits = _model.Forward(ids, caches).select(1, -1).to(float32).cpu();  // (rows, vocab)
         var all = logits.data<float>().ToArray();

@@ -31,6 +31,9 @@ public interface IServedModel
     /// <exception cref="ServingException">InvalidRequest when the family has no known chat format, or a role is unknown.</exception>
     string ApplyChatTemplate(IReadOnlyList<ChatMessage> messages);
 
+    /// <summary>How many tokens <paramref name="prompt"/> takes, as <see cref="GenerateAsync"/> will encode it (BOS included).</summary>
+    int CountTokens(string prompt);
+
     /// <summary>Generates for one request: text as it comes, then a last delta with the finish reason and token counts.</summary>
     /// <remarks>Cancelling <paramref name="cancel"/> (a client that went away) frees the request's slot at the next step.</remarks>
     /// <exception cref="ServingException">NotFound (unknown adapter), InvalidRequest (prompt too long, bad options), QueueFull.</exception>

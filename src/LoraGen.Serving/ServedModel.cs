@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Threading.Channels;
+using TorchSharp;
 using LoraGen.Checkpoints;
 using LoraGen.Models.Attention;
 using LoraGen.Models.Data;
@@ -31,9 +32,9 @@ public sealed class ServedModel : IServedModel, IDisposable
         Engine = new GenerationEngine((ICausalLanguageModel)model, Pool, contextLength, options);
     }
 
-    /// <summary>Loads a Hugging Face model folder (config.json, weights, tokenizer) for serving.</summary>
+    /// <summary>Loads a Hugging Face model folder (config.json, weights, tokenizer) for serving on <paramref name="device"/> (CPU when null); adapters follow the model there.</summary>
     /// <exception cref="NotSupportedException">A family the engine cannot batch (gpt2).</exception>
-    public static ServedModel Open(string folder, ServingOptions? options = null, ScalarType dtype = ScalarType.Float32)
+    public static ServedModel Open(string folder, ServingOptions? options = null, ScalarType dtype = ScalarType.Float32, Device? device = null)
     {
         var config = ModelConfigReader.FromFile(Path.Combine(folder, "config.json"));
         int context = ContextOf(folder, config);
@@ -42,6 +43,7 @@ public sealed class ServedModel : IServedModel, IDisposable
         try
         {
             model.eval();
+            if (device is not null) model.to(device);
             return new ServedModel(folder, model, encoder, config, context, options ?? new ServingOptions());
         }
         catch
@@ -109,6 +111,8 @@ public sealed class ServedModel : IServedModel, IDisposable
         if (_encoder.Bos is { } bos && (ids.Count == 0 || ids[0] != bos)) ids.Insert(0, bos);
         return ids.ToArray();
     }
+
+    public int CountTokens(string prompt) => Encode(prompt).Length;
 
     public IAsyncEnumerable<TextDelta> GenerateAsync(TextRequest request, CancellationToken cancel = default)
     {

@@ -9,10 +9,7 @@ namespace LoraGen.Cli.Serve;
 /// <summary>POST /v1/completions and /v1/chat/completions: the request read and checked, a slot taken, the generation run.</summary>
 internal sealed class CompletionRoutes(IServedModel model, RequestSlots slots, int maxTokensLimit)
 {
-    /// <summary>
-    /// max_tokens when a request has none: OpenAI's for /v1/completions, and chat's too, since vLLM's chat default (the
-    /// rest of the context) needs the prompt's token count, which <see cref="IServedModel"/> does not give.
-    /// </summary>
+    /// <summary>max_tokens when a completion request has none: OpenAI's and vLLM's default for /v1/completions.</summary>
     private const int DefaultMaxTokens = 16;
 
     public async Task CompletionsAsync(HttpContext http)
@@ -28,9 +25,12 @@ internal sealed class CompletionRoutes(IServedModel model, RequestSlots slots, i
     {
         var request = await JsonRequest.ReadAsync(http.Request);
         var messages = Messages(request.Array("messages") ?? throw OpenAiError.BadRequest("'messages' is required (an array)", "messages"));
-        var fields = GenerationFields.Read(request, Math.Min(DefaultMaxTokens, maxTokensLimit), maxTokensLimit, chat: true);
+        string prompt = model.ApplyChatTemplate(messages);
+        // vLLM's chat default: the rest of the context (within this server's limit); at least one, so a prompt that fills the context is refused as too long.
+        int rest = Math.Max(1, model.ContextLength - model.CountTokens(prompt));
+        var fields = GenerationFields.Read(request, Math.Min(rest, maxTokensLimit), maxTokensLimit, chat: true);
         request.RefuseOthers();
-        await RunAsync(http, model.ApplyChatTemplate(messages), fields, new ChatCompletionFormat(fields.Model ?? model.BaseModelId));
+        await RunAsync(http, prompt, fields, new ChatCompletionFormat(fields.Model ?? model.BaseModelId));
     }
 
     private async Task RunAsync(HttpContext http, string prompt, GenerationFields fields, CompletionFormat format)

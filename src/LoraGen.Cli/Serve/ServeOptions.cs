@@ -25,4 +25,7 @@ internal sealed record ServeOptions
 
     /// <summary>Generation requests in flight at once (running or waiting for the engine); one more gets 429.</summary>
     public int Queue { get; init; } = 256;
+
+    /// <summary>auto (CUDA when available), cpu or cuda.</summary>
+    public string Device { get; init; } = "auto";
 }

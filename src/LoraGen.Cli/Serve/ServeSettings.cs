@@ -32,6 +32,9 @@ internal sealed class ServeSettings : ValidatedSettings<ServeOptions>
     [CommandOption("--queue <N>"), Description("generation requests in flight at once, running or waiting; more get 429 (default 256)")]
     public string? Queue { get; init; }
 
+    [CommandOption("--device <DEVICE>"), Description("auto, cpu or cuda (default auto: CUDA when available)")]
+    public string? Device { get; init; }
+
     protected override ServeOptions Read()
     {
         var defaults = new ServeOptions();
@@ -51,6 +54,7 @@ internal sealed class ServeSettings : ValidatedSettings<ServeOptions>
             MaxTokensLimit = MaxTokensLimit is null ? null : OptionValue.Int("--max-tokens-limit", MaxTokensLimit, 0, 1),
             MaxBodyBytes = OptionValue.Int("--max-body-bytes", MaxBodyBytes, defaults.MaxBodyBytes, 1024),
             Queue = OptionValue.Int("--queue", Queue, defaults.Queue, 1),
+            Device = OptionValue.Choice("--device", Device, defaults.Device, "auto", "cpu", "cuda"),
         };
         if (Model is null) return DemoModels.Find(DemoModels.ReportFolder, options);
         return Directory.Exists(Model) ? options : throw new UsageException($"--model: '{Model}' is not a folder");

@@ -59,6 +59,7 @@ public class CommandLineTests
         { ["serve", "--max-tokens-limit", "0"], "--max-tokens-limit must be at least 1; got 0" },
         { ["serve", "--max-body-bytes", "1MB"], "--max-body-bytes needs a whole number; got '1MB'" },
         { ["serve", "--queue", "0"], "--queue must be at least 1; got 0" },
+        { ["serve", "--device", "tpu"], "--device must be auto, cpu or cuda; got 'tpu'" },
     };
 
     [Theory]

@@ -112,6 +112,21 @@ public class OpenAiRoutesTests() : TemporaryFolder("loragen-serve-routes-")
     }
 
     [Fact]
+    public async Task Without_max_tokens_a_chat_may_use_the_rest_of_the_context_and_a_completion_16_tokens_as_vllm()
+    {
+        var (_, client) = await StartAsync();
+        await using var server = client;
+        const string content = "0123456789abcdefghij";
+        var chat = await client.PostJsonAsync("v1/chat/completions", $$"""{"messages": [{"role": "user", "content": "{{content}}"}]}""");
+        string prompt = $"<user>{content}";
+        string expected = ScriptedModel.Reply(null, prompt, 64 - prompt.Length);                    // the context is 64
+        Assert.True(expected.Length > 16);
+        Assert.Equal(expected, chat.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        var completion = await client.PostJsonAsync("v1/completions", $$"""{"prompt": "{{prompt}}"}""");
+        Assert.Equal(ScriptedModel.Reply(null, prompt, 16), completion.GetProperty("choices")[0].GetProperty("text").GetString());
+    }
+
+    [Fact]
     public async Task Chat_content_may_be_a_list_of_text_parts()
     {
         var (_, client) = await StartAsync();

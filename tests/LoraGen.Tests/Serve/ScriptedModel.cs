@@ -50,6 +50,8 @@ internal sealed class ScriptedModel : IServedModel
         string.Concat(messages.Select(m => m.Role is "system" or "user" or "assistant" ? $"<{m.Role}>{m.Content}"
             : throw new ServingException(ServingError.InvalidRequest, $"unknown role '{m.Role}'", "messages")));
 
+    public int CountTokens(string prompt) => prompt.Length;   // one character per token, as it answers
+
     public async IAsyncEnumerable<TextDelta> GenerateAsync(TextRequest request, [EnumeratorCancellation] CancellationToken cancel = default)
     {
         if (request.Adapter is not null && !_adapters.ContainsKey(request.Adapter)) throw new ServingException(ServingError.NotFound, $"no adapter '{request.Adapter}'", "model");
