@@ -6,9 +6,6 @@ namespace LoraGen.Cli.Demo;
 /// <param name="Method">full, lora, dora or qlora, as `loragen train --method` spells them.</param>
 internal sealed record FineTuneMethod(string Label, string Method, int Rank)
 {
-    /// <summary>Full fine-tuning takes a smaller step than the adapters, whose B starts at zero (the usual settings).</summary>
-    public double LearningRate => Method == "full" ? 3e-3 : 1e-2;
-
     /// <summary>
     /// One alpha for every rank, as the LoRA paper does: with Adam, alpha/r keeps the update's size about the same at
     /// any rank, so one learning rate serves them all (alpha = 2r instead grows the update with r: r=64 diverged).

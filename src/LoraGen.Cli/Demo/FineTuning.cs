@@ -16,7 +16,7 @@ internal static class FineTuning
 {
     /// <returns>The fine-tuned model (the caller disposes it) and its figures.</returns>
     public static (nn.Module<Tensor, Tensor> Model, FineTuneResult Result) Run(
-        string baseFolder, FineTuneMethod method, SkillData data, TokenEncoder encoder, int steps, int seed, Device device)
+        string baseFolder, FineTuneMethod method, SkillData data, TokenEncoder encoder, DemoScale scale, int seed, Device device)
     {
         HostMemory.ResetPeak();
         manual_seed(seed);                                                   // the same adapter initialisation for every method
@@ -26,7 +26,8 @@ internal static class FineTuning
             model.to(device);
             TrainCommand.Adapt(model, method.Method, method.Adapter);
             var parameters = ParameterSummary.Of(model);
-            var options = new TrainingOptions(LearningRateSchedule.Create(ScheduleKind.Cosine, method.LearningRate, steps / 10, steps));
+            int steps = scale.FineTuneSteps;
+            var options = new TrainingOptions(LearningRateSchedule.Create(ScheduleKind.Cosine, scale.LearningRateOf(method), steps / 10, steps));
             var eval = TrainCommand.Batches(data.HeldOut, DemoScale.Batch);
             try
             {
