@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using LoraGen.Adapters;
 using LoraGen.Checkpoints;
+using LoraGen.Cli.Demo;
 using LoraGen.Cli.Serve;
 using LoraGen.Models.Loading;
 using LoraGen.Planning;
@@ -13,7 +14,7 @@ namespace LoraGen.Benchmarks;
 
 /// <summary>
 /// `loragen serve` end to end: completion tokens per second through real HTTP streams at 1, 8 and 64 concurrent
-/// clients, on the demo's base (from the cache `loragen demo` fills) with 8 adapters, requests spread over them and the base.
+/// clients, on the demo's base (restored from the cache `loragen demo` fills, or pretrained as the demo does) with 8 adapters, requests spread over them and the base.
 /// </summary>
 internal static class ServerBenchmark
 {
@@ -24,11 +25,9 @@ internal static class ServerBenchmark
 
     private static async Task RunAsync(bool quick)
     {
-        if (DemoBase() is not { } folder)
-        {
-            Console.WriteLine("server: no demo base (hidden 96) in ~/.cache/loragen; run `loragen demo` once, then this benchmark");
-            return;
-        }
+        // The demo's own base: restored from the cache `loragen demo` fills, or pretrained here as the demo would.
+        var (trainWords, _) = TaskLanguage.Words(DemoScale.Full.TrainWords, DemoScale.Full.HeldOutWords, DemoOptions.DefaultSeed);
+        string folder = DemoBaseModel.Prepare(DemoScale.Full, DemoOptions.DefaultSeed, trainWords, CPU).Folder;
         var adapters = Directory.CreateTempSubdirectory("loragen-bench-server-");
         try
         {
@@ -86,17 +85,5 @@ internal static class ServerBenchmark
             return produced;
         }));
         return tokens.Sum() / clock.Elapsed.TotalSeconds;
-    }
-
-    /// <summary>The full-scale demo base (hidden 96) in the user's cache, newest first; null when the demo has not run.</summary>
-    private static string? DemoBase()
-    {
-        string root = Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } cache
-            ? cache
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-        var folders = Directory.Exists(Path.Combine(root, "loragen")) ? Directory.GetDirectories(Path.Combine(root, "loragen"), "demo-base-*") : [];
-        return folders.Where(f => File.Exists(Path.Combine(f, "model.safetensors")))
-            .OrderByDescending(Directory.GetLastWriteTimeUtc)
-            .FirstOrDefault(f => JsonDocument.Parse(File.ReadAllText(Path.Combine(f, "config.json"))).RootElement.GetProperty("hidden_size").GetInt32() == 96);
     }
 }

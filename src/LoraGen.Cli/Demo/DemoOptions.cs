@@ -9,7 +9,9 @@ internal sealed record DemoOptions
     /// <summary>The report folder (report.md, results.json, plots, adapters).</summary>
     public string Output { get; init; } = "loragen-demo";
 
-    public int Seed { get; init; } = 42;
+    public const int DefaultSeed = 42;
+
+    public int Seed { get; init; } = DefaultSeed;
 
     public string Device { get; init; } = "auto";
 

@@ -23,7 +23,7 @@ internal sealed class DemoSettings : ValidatedSettings<DemoOptions>
     {
         Quick = Quick,
         Output = Out is { Length: > 0 } ? Out : Out is null ? "loragen-demo" : throw new UsageException("--out needs a folder"),
-        Seed = OptionValue.Int("--seed", Seed, fallback: 42, min: 0),
+        Seed = OptionValue.Int("--seed", Seed, fallback: DemoOptions.DefaultSeed, min: 0),
         Device = OptionValue.Choice("--device", Device, "auto", "auto", "cpu", "cuda"),
     };
 }
