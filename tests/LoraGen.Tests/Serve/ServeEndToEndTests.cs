@@ -15,9 +15,9 @@ public class ServeEndToEndTests(ServedFolders folders) : IClassFixture<ServedFol
     private const int MaxTokens = 8;
     private static readonly string[] Prompts = ["abc", "hello", "lora", "zyxw", "served", "q"];
 
-    private async Task<(ServedModel Model, ServerClient Client)> StartAsync(bool adapters = true, string? adapterRoot = null)
+    private async Task<(ServedModel Model, ServerClient Client)> StartAsync(bool adapters = true, string? adapterRoot = null, long adapterBytes = long.MaxValue)
     {
-        var model = ServedModel.Open(folders.Model, new ServingOptions(MaxRunning: 64, MaxWaiting: 256));
+        var model = ServedModel.Open(folders.Model, new ServingOptions(MaxRunning: 64, MaxWaiting: 256, AdapterBytes: adapterBytes));
         if (adapters) foreach (var name in folders.Adapters) model.RegisterAdapter(name, folders.Folder(name));
         return (model, await ServerClient.StartAsync(model, new ServeOptions { AdapterRoot = adapterRoot, MaxTokensLimit = MaxTokens }));
     }
@@ -55,6 +55,26 @@ public class ServeEndToEndTests(ServedFolders folders) : IClassFixture<ServedFol
             Assert.True(folders.Solo(jobs[k].Adapter, jobs[k].Prompt, MaxTokens) == answers[k],
                 $"request {k} ({jobs[k].Adapter ?? "base"}, '{jobs[k].Prompt}', stream {jobs[k].Stream}): served '{answers[k]}', alone '{folders.Solo(jobs[k].Adapter, jobs[k].Prompt, MaxTokens)}'");
         Assert.True(jobs.Select((job, k) => answers[k]).Distinct().Count() > Prompts.Length, "the adapters change the answers");
+    }
+
+    [Fact]
+    public async Task Under_a_byte_budget_for_three_adapters_every_adapter_still_answers_as_alone_reloaded_after_eviction()
+    {
+        long largest;
+        using (var probe = ServedModel.Open(folders.Model))
+            largest = folders.Adapters.Take(8).Max(name => probe.RegisterAdapter(name, folders.Folder(name)).Bytes);
+        var (model, client) = await StartAsync(adapters: false, adapterBytes: 3 * largest);
+        using var _ = model;
+        await using var server = client;
+        var names = folders.Adapters.Take(8).ToArray();
+        foreach (var name in names) model.RegisterAdapter(name, folders.Folder(name));
+        Assert.InRange(model.Adapters.Count(a => a.Loaded), 1, 3);                                 // the budget holds: the rest were evicted
+        for (int pass = 0; pass < 2; pass++)                                                       // each request reloads an evicted adapter
+            foreach (var name in names)
+                Assert.Equal(folders.Solo(name, "hello", MaxTokens), await CompleteAsync(client, name, "hello", stream: pass == 1));
+        var listed = JsonDocument.Parse(await client.Http.GetStringAsync("v1/models")).RootElement.GetProperty("data").EnumerateArray().Select(c => c.GetProperty("id").GetString());
+        Assert.Equal([model.BaseModelId, .. names.Order(StringComparer.Ordinal)], listed);          // evicted adapters are still served
+        Assert.InRange(model.Adapters.Count(a => a.Loaded), 1, 3);
     }
 
     [Fact]
