@@ -9,7 +9,7 @@ namespace LoraGen.Serving;
 
 /// <summary>
 /// Continuous batching (Orca, vLLM): one background loop runs the model. At every decode step the requests that
-/// arrived join (their prompt runs alone, with their adapter, into their own key/value cache) and those that
+/// arrived join (prompts of one length prefill together, each with its adapter into its own key/value cache) and those that
 /// finished or were cancelled leave; then one forward pass decodes one token for every running row, each row with
 /// its own adapter (a mixed-adapter batch), its own cache and position, and its own sampling settings.
 /// </summary>
@@ -141,22 +141,24 @@ public sealed class GenerationEngine : IDisposable
     {
         foreach (var request in _running.Where(r => r.Cancel.IsCancellationRequested)) request.Finish(new OperationCanceledException(request.Cancel));
         _running.RemoveAll(r => r.Finished);
-        while (_running.Count < _options.MaxRunning && TryDequeue() is { } request)
+        var joining = new List<EngineRequest>();
+        while (_running.Count + joining.Count < _options.MaxRunning && TryDequeue() is { } request)
         {
-            if (request.Cancel.IsCancellationRequested)
-            {
-                request.Finish(new OperationCanceledException(request.Cancel));
-                continue;
-            }
+            if (request.Cancel.IsCancellationRequested) request.Finish(new OperationCanceledException(request.Cancel));
+            else joining.Add(request);
+        }
+        foreach (var group in joining.GroupBy(r => r.Prompt.Length))                 // prompts of one length prefill together
+        {
+            var requests = group.ToArray();
             try
             {
-                Prefill(request);
+                Prefill(requests);
             }
             catch (Exception error)
             {
-                request.Finish(error);
+                foreach (var request in requests) request.Finish(error);
             }
-            if (!request.Finished) _running.Add(request);
+            _running.AddRange(requests.Where(r => !r.Finished));
         }
         if (_running.Count == 0) return;
         try
@@ -176,17 +178,20 @@ public sealed class GenerationEngine : IDisposable
         lock (_waiting) return _waiting.TryDequeue(out var request) ? request : null;
     }
 
-    /// <summary>The prompt alone with its adapter, into a fresh cache; its last position's logits choose the first token.</summary>
-    private void Prefill(EngineRequest request)
+    /// <summary>
+    /// Prompts of one length in one forward, each row with its own adapter into its own fresh cache (a batch of row
+    /// caches, all at position 0); each row's last logits choose its first token.
+    /// </summary>
+    private void Prefill(EngineRequest[] requests)
     {
         CloseRows();                                                               // loading an adapter changes the model's layers
-        if (request.Adapter is { } adapter) _pool.EnsureLoaded(adapter);
+        foreach (var adapter in requests.Select(r => r.Adapter).OfType<string>().Distinct()) _pool.EnsureLoaded(adapter);
         using var scope = NewDisposeScope();
-        request.Cache = new KvCache(_model.LayerCount);
-        var ids = tensor(request.Prompt, device: _device).unsqueeze(0);            // (1, prompt)
-        Tensor logits;
-        using (ModelAdapters.UseRowAdapters(_module, [request.Adapter], _options.Strategy)) logits = _model.Forward(ids, request.Cache);   // (1, prompt, vocab)
-        request.Accept(TextGeneration.Choose(logits[0, -1].to(float32).cpu().data<float>().ToArray(), request.Options, request.Random));
+        foreach (var request in requests) request.Cache = new KvCache(_model.LayerCount);
+        var ids = tensor(requests.SelectMany(r => r.Prompt).ToArray(), device: _device).view(requests.Length, -1);   // (rows, prompt)
+        using var caches = KvCache.OfRows(requests.Select(r => r.Cache!).ToArray());
+        using (ModelAdapters.UseRowAdapters(_module, requests.Select(r => r.Adapter).ToArray(), _options.Strategy))
+            ChooseNext(requests, _model.Forward(ids, caches));
     }
 
     /// <summary>One token for every running row: one batched forward, each row with its own adapter and its own cache at its own position.</summary>
@@ -202,14 +207,18 @@ public sealed class GenerationEngine : IDisposable
         using var scope = NewDisposeScope();
         var ids = tensor(_running.Select(r => r.Last).ToArray(), device: _device).unsqueeze(1);   // (rows, 1)
         using var caches = KvCache.OfRows(_running.Select(r => r.Cache!).ToArray());
-        var logits = _model.Forward(ids, caches).select(1, -1).to(float32).cpu();  // (rows, vocab)
-        var all = logits.data<float>().ToArray();
-        int vocab = (int)logits.shape[1];
-        for (int row = 0; row < _running.Count; row++)
-        {
-            var request = _running[row];
-            request.Accept(TextGeneration.Choose(all[(row * vocab)..((row + 1) * vocab)], request.Options, request.Random));
-        }
+        ChooseNext(_running, _model.Forward(ids, caches));
+    }
+
+    /// <summary>Each request's next token, from its row's last logits with its own sampling settings.</summary>
+    /// <param name="logits">(rows, tokens, vocab), row i for requests[i]</param>
+    private static void ChooseNext(IReadOnlyList<EngineRequest> requests, Tensor logits)
+    {
+        var last = logits.select(1, -1).to(float32).cpu();                         // (rows, vocab)
+        var all = last.data<float>().ToArray();
+        int vocab = (int)last.shape[1];
+        for (int row = 0; row < requests.Count; row++)
+            requests[row].Accept(TextGeneration.Choose(all[(row * vocab)..((row + 1) * vocab)], requests[row].Options, requests[row].Random));
     }
 
     private void CloseRows()
