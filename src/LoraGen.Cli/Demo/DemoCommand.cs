@@ -81,7 +81,7 @@ internal sealed class DemoCommand : Command<DemoSettings>
         }
     }
 
-    /// <summary>What must hold for the run to count: a merge that changes nothing, peft files that reload exactly, a skill actually learned.</summary>
+    /// <summary>What must hold for the run to count: a merge that changes nothing, peft files and a merged folder that reload exactly, a skill actually learned.</summary>
     private static IReadOnlyList<Claim> Mechanics(ServingResult serving, FineTuneResult lora8, double baseAccuracy) =>
     [
         // The merge rounds W + s·B·A once in fp32; through four layers that moves the logits by about 1e-5 of their
@@ -89,6 +89,7 @@ internal sealed class DemoCommand : Command<DemoSettings>
         new("merged = unmerged", serving.MergeMaxDiff <= 1e-4 * serving.LogitScale,
             Text($"max |diff| {serving.MergeMaxDiff:E2}, at most 1e-4 of the largest logit ({serving.LogitScale:F1}): fp32 rounding")),
         new("the peft files reload exactly", serving.ReloadMaxDiff == 0, Text($"max |diff| {serving.ReloadMaxDiff:E2}")),
+        new("the merged model's folder reloads exactly", serving.MergedReloadMaxDiff == 0, Text($"max |diff| {serving.MergedReloadMaxDiff:E2}")),
         new("LoRA r=8 learned the new skill", lora8.Accuracy >= baseAccuracy + 0.5,
             Text($"exact match {DemoReport.Percent(lora8.Accuracy)} vs the base's {DemoReport.Percent(baseAccuracy)} (at least 50 points above)")),
     ];
@@ -97,6 +98,7 @@ internal sealed class DemoCommand : Command<DemoSettings>
     {
         var s = demo.Serving;
         Console.WriteLine(Text($"merge: max |merged - unmerged| = {s.MergeMaxDiff:E2}; forward {s.MergedForwardMs:F2} ms merged vs {s.UnmergedForwardMs:F2} ms unmerged"));
+        Console.WriteLine(Text($"merged model written as a Hugging Face folder ({s.MergedFolder}) and loaded as a plain model: max |diff| = {s.MergedReloadMaxDiff:E2}"));
         Console.WriteLine(Text($"adapter saved in peft's format ({s.AdapterBytes:N0} bytes) and loaded into a fresh base: max |diff| = {s.ReloadMaxDiff:E2}"));
         Console.WriteLine(Text($"two adapters on one base, swapped in {s.SwapMilliseconds:F3} ms: {Skill.Palindrome.Name} {DemoReport.Percent(s.FirstSkillAccuracy)}, {Skill.Twice.Name} {DemoReport.Percent(s.SecondSkillAccuracy)}"));
         foreach (var sample in s.Samples) Console.WriteLine($"  {sample.Prompt,-14} expected {sample.Expected,-7} before {sample.Before,-8} after {sample.After}");

@@ -59,6 +59,7 @@ internal static class DemoReport
         foreach (var claim in r.Claims) text.AppendLine($"- **{(claim.Held ? "held" : "did not hold")}**: {claim.Statement}. {claim.Evidence}.");
         text.AppendLine().AppendLine("## Serving").AppendLine();
         text.AppendLine(Text($"- merge: max |merged − unmerged| = {s.MergeMaxDiff:E2}; forward {s.MergedForwardMs:F2} ms merged vs {s.UnmergedForwardMs:F2} ms unmerged"));
+        text.AppendLine(Text($"- the merged model as a plain Hugging Face folder, `{s.MergedFolder}`, loaded back: max |diff| = {s.MergedReloadMaxDiff:E2}"));
         text.AppendLine(Text($"- peft files ({s.AdapterBytes:N0} bytes of adapter weights) reloaded into a fresh base: max |diff| = {s.ReloadMaxDiff:E2}; folders: {string.Join(", ", s.AdapterFolders.Select(f => $"`{f}`"))}"));
         text.AppendLine(Text($"- two adapters on one base, hot-swapped in {s.SwapMilliseconds:F3} ms: {Skill.Palindrome.Name} {Percent(s.FirstSkillAccuracy)}, {Skill.Twice.Name} {Percent(s.SecondSkillAccuracy)}"));
         text.AppendLine().AppendLine("| prompt | expected | before | after |").AppendLine("|---|---|---|---|");

@@ -14,10 +14,13 @@ internal sealed record Sample(string Skill, string Prompt, string Expected, stri
 /// <summary>What the serving checks measured.</summary>
 /// <param name="MergeMaxDiff">max |merged − unmerged| over the logits of a held-out batch.</param>
 /// <param name="LogitScale">max |unmerged logit| of that batch: fp32 rounding of a merge is relative to it.</param>
+/// <param name="MergedFolder">The merged model, written as a plain Hugging Face folder (`loragen merge`'s output).</param>
+/// <param name="MergedReloadMaxDiff">max |that folder loaded as a plain model − the merged model in memory| (fp32: exact).</param>
 /// <param name="ReloadMaxDiff">max |reloaded − trained| after a save in peft's format and a load into a fresh base.</param>
 /// <param name="SwapMilliseconds">One SetActiveAdapters between the two skills' adapters, averaged over many swaps.</param>
 internal sealed record ServingResult(
-    double MergeMaxDiff, double LogitScale, double UnmergedForwardMs, double MergedForwardMs, IReadOnlyList<string> AdapterFolders, long AdapterBytes,
+    double MergeMaxDiff, double LogitScale, double UnmergedForwardMs, double MergedForwardMs, string MergedFolder, double MergedReloadMaxDiff,
+    IReadOnlyList<string> AdapterFolders, long AdapterBytes,
     double ReloadMaxDiff, double SwapMilliseconds, double FirstSkillAccuracy, double SecondSkillAccuracy, IReadOnlyList<Sample> Samples);
 
 /// <summary>
@@ -40,8 +43,18 @@ internal static class ServingChecks
         ModelAdapters.Merge(model, safe: true);
         using var merged = Logits(model, probe);
         double mergedMs = ForwardMilliseconds(model, probe);
+        string mergedFolder = Path.Combine(outFolder, "merged", $"{first.Data.Skill.Name}-lora-r8");
+        HfModels.SaveFolder(model, baseFolder, mergedFolder, ScalarType.Float32);          // what `loragen merge` writes
         ModelAdapters.Unmerge(model);
         double mergeDiff = MaxDiff(merged, unmerged);
+        double mergedReloadDiff;
+        using (var plain = HfModels.Load(mergedFolder))
+        {
+            plain.to(device);
+            plain.eval();
+            using var reread = Logits(plain, probe);
+            mergedReloadDiff = MaxDiff(reread, merged);
+        }
 
         var folders = new[] { first, second }.Select(run =>
         {
@@ -68,7 +81,7 @@ internal static class ServingChecks
         double swapMs = clock.Elapsed.TotalMilliseconds / TimedSwaps;
         ModelAdapters.SetActiveAdapters(served, second.Data.Skill.Name);
         double secondAccuracy = Serve(served, second.Data, encoder, samples);
-        return new ServingResult(mergeDiff, LogitScale(unmerged), unmergedMs, mergedMs, folders, adapterBytes, reloadDiff, swapMs, firstAccuracy, secondAccuracy, samples);
+        return new ServingResult(mergeDiff, LogitScale(unmerged), unmergedMs, mergedMs, mergedFolder, mergedReloadDiff, folders, adapterBytes, reloadDiff, swapMs, firstAccuracy, secondAccuracy, samples);
     }
 
     /// <summary>The active adapter's accuracy on its skill, and a few samples before (adapters off) and after.</summary>
