@@ -6,26 +6,32 @@ using static TorchSharp.torch;
 namespace LoraGen.Serving;
 
 /// <summary>
-/// The adapters one base model serves, by name: loaded from peft folders (any ranks and targets; LoRA, rsLoRA,
-/// DoRA) into the model, within a byte budget. When a load would pass the budget, the least recently used adapters
-/// that no request holds are removed from the model (their tensors freed) and reloaded from their folders when a
-/// request names them again. Thread-safe; every change to the model happens under <see cref="ModelLock"/>, which the
-/// engine holds while it computes.
+/// The adapters one base model serves, by name, in two tiers as S-LoRA and vLLM keep them: every registered adapter's
+/// tensors in host memory (read once from its peft folder; any ranks and targets; LoRA, rsLoRA, DoRA) within a host
+/// byte budget, and the ones requests use loaded into the model, on its compute device, within a device byte budget.
+/// When a load would pass the device budget, the least recently used adapters that no request holds leave the model
+/// (their tensors freed) and come back from their host copy when a request names them again; past the host budget the
+/// least recently used host copies are dropped and read again from their folders. Thread-safe; every change to the
+/// model or the host copies happens under <see cref="ModelLock"/>, which the engine holds while it computes; folders
+/// are read outside it, so decoding does not wait on a disk.
 /// </summary>
 public sealed class AdapterPool
 {
     private readonly nn.Module _model;
-    private readonly long _budget;
+    private readonly long _budget, _hostBudget;
     private readonly object _lock = new();                                         // the entries; taken inside ModelLock, never around it
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private long _clock;
 
-    /// <param name="byteBudget">The bytes loaded adapters may take together; adapters pinned by requests may pass it (they cannot be evicted).</param>
-    public AdapterPool(nn.Module model, long byteBudget = long.MaxValue)
+    /// <param name="byteBudget">The bytes adapters in the model may take together; adapters pinned by requests may pass it (they cannot be evicted).</param>
+    /// <param name="hostByteBudget">The bytes host copies may take together (vLLM's --max-cpu-loras, in bytes).</param>
+    public AdapterPool(nn.Module model, long byteBudget = long.MaxValue, long hostByteBudget = long.MaxValue)
     {
         if (byteBudget <= 0) throw new ArgumentOutOfRangeException(nameof(byteBudget), byteBudget, "the byte budget must be positive");
+        if (hostByteBudget <= 0) throw new ArgumentOutOfRangeException(nameof(hostByteBudget), hostByteBudget, "the host byte budget must be positive");
         _model = model;
         _budget = byteBudget;
+        _hostBudget = hostByteBudget;
     }
 
     /// <summary>Held by whoever computes with the model or changes its adapters.</summary>
@@ -56,22 +62,26 @@ public sealed class AdapterPool
                     : new ServingException(ServingError.InvalidRequest, $"Adapter '{name}' is already registered (from {existing.Folder}).", "lora_name");
             _entries[name] = entry;                                                // reserves the name while it loads
         }
+        PeftAdapterContent? content = null;
         try
         {
+            content = PeftAdapter.Read(entry.Folder);                              // the disk, outside the model's lock
             lock (ModelLock)
             {
-                var info = Load(name, entry);
+                var info = Load(name, entry, content);
                 lock (_lock)
                 {
                     entry.Info = info;
                     entry.LastUsed = ++_clock;
                     EvictFor(0, keep: name);
                 }
-                return info;
+                Keep(entry, content);
+                return entry.Info!;
             }
         }
         catch (Exception error)
         {
+            content?.Dispose();
             lock (_lock) _entries.Remove(name);
             throw error as ServingException ?? new ServingException(ServingError.InvalidRequest, $"Adapter '{name}' from {folder}: {error.Message}", "lora_path");
         }
@@ -90,7 +100,10 @@ public sealed class AdapterPool
         }
     }
 
-    /// <summary>Puts a pinned adapter in the model (from its folder, if it was evicted), evicting others as the budget asks. Under <see cref="ModelLock"/>.</summary>
+    /// <summary>
+    /// Puts a pinned adapter in the model (from its host copy, or its folder if that was dropped too), evicting others
+    /// as the budget asks. Under <see cref="ModelLock"/>.
+    /// </summary>
     internal void EnsureLoaded(string name)
     {
         Entry entry;
@@ -101,8 +114,41 @@ public sealed class AdapterPool
             if (entry.Info!.Loaded) return;
             EvictFor(entry.Info.Bytes, keep: name);
         }
-        var info = Load(name, entry);
-        lock (_lock) entry.Info = info;
+        var content = entry.Host ?? PeftAdapter.Read(entry.Folder);
+        try
+        {
+            var info = Load(name, entry, content);
+            lock (_lock) entry.Info = info;
+        }
+        finally
+        {
+            Keep(entry, content);
+        }
+    }
+
+    /// <summary>Keeps <paramref name="content"/> as the entry's host copy, then drops the least recently used copies past the host budget. Under <see cref="ModelLock"/>.</summary>
+    private void Keep(Entry entry, PeftAdapterContent content)
+    {
+        lock (_lock)
+        {
+            entry.Host = content;
+            long held = _entries.Values.Sum(e => e.Host?.Bytes ?? 0);
+            foreach (var other in _entries.Values.Where(e => e.Host is not null && e != entry).OrderBy(e => e.LastUsed).ToArray())
+            {
+                if (held <= _hostBudget) break;
+                held -= other.Host!.Bytes;
+                DropHost(other);
+            }
+            if (held > _hostBudget) DropHost(entry);                               // not even this one fits: the folder stays its copy
+        }
+    }
+
+    /// <summary>Frees an entry's host copy. Under both locks.</summary>
+    private static void DropHost(Entry entry)
+    {
+        entry.Host?.Dispose();
+        entry.Host = null;
+        if (entry.Info is { } info) entry.Info = info with { InHostMemory = false };
     }
 
     /// <summary>Evicts unpinned adapters while the loaded ones pass the budget (pinned ones may have pushed it over). Under <see cref="ModelLock"/>.</summary>
@@ -136,7 +182,11 @@ public sealed class AdapterPool
         lock (ModelLock)
         {
             if (entry.Info!.Loaded) Remove(name);
-            lock (_lock) _entries.Remove(name);
+            lock (_lock)
+            {
+                DropHost(entry);
+                _entries.Remove(name);
+            }
         }
     }
 
@@ -154,17 +204,17 @@ public sealed class AdapterPool
         }
     }
 
-    /// <summary>Reads the folder into the model and measures what it holds. Under <see cref="ModelLock"/>.</summary>
-    private AdapterInfo Load(string name, Entry entry)
+    /// <summary>Loads the adapter's content into the model and measures what it holds there. Under <see cref="ModelLock"/>.</summary>
+    private AdapterInfo Load(string name, Entry entry, PeftAdapterContent content)
     {
-        var layers = PeftAdapter.Load(_model, entry.Folder, name);
+        var layers = PeftAdapter.Load(_model, content, name);
         Version++;
         var config = ModelAdapters.ConfigOf(_model, name)!;
         long bytes = layers.Select(layer => layer.Adapter(name))
             .SelectMany(adapter => adapter.A.parameters().Concat(adapter.B.parameters()).Concat(adapter.Magnitude?.parameters() ?? []))
             .Sum(p => p.NumberOfElements * p.ElementSize);
         string kind = config.UseDora ? "DoRA" : config.UseRsLora ? "rsLoRA" : "LoRA";
-        return new AdapterInfo(name, entry.Folder, kind, config.R, bytes, Loaded: true);
+        return new AdapterInfo(name, entry.Folder, kind, config.R, bytes, Loaded: true, InHostMemory: true);
     }
 
     /// <summary>Deletes the adapter from every layer; its tensors are disposed. Under <see cref="ModelLock"/>.</summary>
@@ -186,6 +236,9 @@ public sealed class AdapterPool
 
         /// <summary>null while the first load runs.</summary>
         public AdapterInfo? Info { get; set; }
+
+        /// <summary>The host copy; null once dropped past the host budget (the folder is read again).</summary>
+        public PeftAdapterContent? Host { get; set; }
 
         public int Pins { get; set; }
 

@@ -47,8 +47,9 @@ public sealed record TextRequest(string Prompt, string? Adapter, GenerationOptio
 /// <param name="FinishReason">null until the last delta; then "stop" (an end token) or "length" (max tokens).</param>
 public sealed record TextDelta(string Text, string? FinishReason = null, int PromptTokens = 0, int CompletionTokens = 0);
 
-/// <param name="Loaded">Whether its weights are in the model now (false: evicted to the pool's folder, reloaded on demand).</param>
-public sealed record AdapterInfo(string Name, string Folder, string Kind, int Rank, long Bytes, bool Loaded);
+/// <param name="Loaded">Whether its weights are in the model now (false: evicted from the compute device, reloaded on demand).</param>
+/// <param name="InHostMemory">Whether a host copy is held (false: dropped past the host budget; the folder is read again).</param>
+public sealed record AdapterInfo(string Name, string Folder, string Kind, int Rank, long Bytes, bool Loaded, bool InHostMemory = false);
 
 /// <summary>What a request got wrong, or why it cannot run now; the server maps <see cref="Kind"/> to an HTTP status.</summary>
 public sealed class ServingException(ServingError kind, string message, string? parameter = null) : Exception(message)

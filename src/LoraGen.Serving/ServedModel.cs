@@ -28,7 +28,7 @@ public sealed class ServedModel : IServedModel, IDisposable
         _model = model;
         _encoder = encoder;
         _config = config;
-        Pool = new AdapterPool(model, options.AdapterBytes);
+        Pool = new AdapterPool(model, options.AdapterBytes, options.HostAdapterBytes);
         Engine = new GenerationEngine((ICausalLanguageModel)model, Pool, contextLength, options);
     }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using LoraGen.Adapters;
+using LoraGen.Checkpoints;
 using LoraGen.Layers;
 using LoraGen.Models.Llama;
 using LoraGen.Planning;
@@ -71,5 +72,31 @@ internal static class ServingBenchmark
             model.MergeLora();
         });
         Console.WriteLine(SideBySide.Format($"  switching the next batch's adapter: hot swap (activate) {hot:F3} ms | merge swap (unmerge, activate, merge) {merge:F1} ms"));
+        model.UnmergeLora();
+
+        // The adapter pool's two tiers: an adapter evicted from the model comes back from its host copy, or (past the
+        // host budget) from its folder.
+        var folder = Directory.CreateTempSubdirectory("loragen-bench-reload-");
+        try
+        {
+            PeftAdapter.Save(model, folder.FullName, names[1]);
+            ModelAdapters.DeleteAdapter(model, names[1]);
+            using var host = PeftAdapter.Read(folder.FullName);
+            double fromHost = Swap(() =>
+            {
+                PeftAdapter.Load(model, host, names[1]);
+                ModelAdapters.DeleteAdapter(model, names[1]);
+            });
+            double fromFolder = Swap(() =>
+            {
+                PeftAdapter.Load(model, folder.FullName, names[1]);
+                ModelAdapters.DeleteAdapter(model, names[1]);
+            });
+            Console.WriteLine(SideBySide.Format($"  an evicted r=8 adapter ({host.Bytes / 1e6:F1} MB) back into the model: from its host copy {fromHost:F2} ms | from its folder {fromFolder:F2} ms ({fromFolder / fromHost:F2}x)"));
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
     }
 }

@@ -27,6 +27,17 @@ internal static class OptionValue
         return value;
     }
 
+    /// <summary>A positive byte count, plain or with a binary suffix (512M, 2G: powers of 1024); null when the option was not given.</summary>
+    public static long? Bytes(string option, string? text)
+    {
+        if (text is null) return null;
+        int shift = text.Length > 1 ? char.ToUpperInvariant(text[^1]) switch { 'K' => 10, 'M' => 20, 'G' => 30, 'T' => 40, _ => 0 } : 0;
+        string digits = shift == 0 ? text : text[..^1];
+        if (!digits.All(char.IsAsciiDigit) || !long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long count) || count == 0)
+            throw new UsageException($"{option} needs a positive number of bytes, e.g. 536870912 or 512M; got '{text}'");
+        return count <= long.MaxValue >> shift ? count << shift : throw new UsageException($"{option} is too large; got '{text}'");
+    }
+
     /// <summary>A finite number; null when the option was not given.</summary>
     public static double? Real(string option, string? text) =>
         text is null ? null

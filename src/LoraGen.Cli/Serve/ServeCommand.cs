@@ -23,7 +23,8 @@ internal sealed class ServeCommand : AsyncCommand<ServeSettings>
         }
 
         // The engine's own queue is never the tighter bound: the server's --queue counts running and waiting requests together.
-        using var model = ServedModel.Open(options.Model, new ServingOptions(MaxWaiting: options.Queue), device: ComputeDevice.Resolve(options.Device));
+        using var model = ServedModel.Open(options.Model, new ServingOptions(MaxWaiting: options.Queue,
+            AdapterBytes: options.MaxAdapterBytes ?? long.MaxValue, HostAdapterBytes: options.MaxCpuAdapterBytes ?? long.MaxValue), device: ComputeDevice.Resolve(options.Device));
         foreach (var (name, folder) in options.Adapters) model.RegisterAdapter(name, folder);
         await using var server = await OpenAiServer.StartAsync(model, options, stop.Token);
         Console.WriteLine(Terminal.Printable($"serving {model.BaseModelId} with {model.Adapters.Count} adapter(s) at {server.Address}v1 (context {model.ContextLength} tokens; "

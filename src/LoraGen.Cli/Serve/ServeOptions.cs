@@ -26,6 +26,12 @@ internal sealed record ServeOptions
     /// <summary>Generation requests in flight at once (running or waiting for the engine); one more gets 429.</summary>
     public int Queue { get; init; } = 256;
 
+    /// <summary>Bytes the adapters in the model may take (the device tier); null: no limit.</summary>
+    public long? MaxAdapterBytes { get; init; }
+
+    /// <summary>Bytes the adapters' host copies may take (the host tier); null: no limit.</summary>
+    public long? MaxCpuAdapterBytes { get; init; }
+
     /// <summary>auto (CUDA when available), cpu or cuda.</summary>
     public string Device { get; init; } = "auto";
 }

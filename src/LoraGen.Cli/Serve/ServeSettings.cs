@@ -32,6 +32,12 @@ internal sealed class ServeSettings : ValidatedSettings<ServeOptions>
     [CommandOption("--queue <N>"), Description("generation requests in flight at once, running or waiting; more get 429 (default 256)")]
     public string? Queue { get; init; }
 
+    [CommandOption("--max-adapter-bytes <N>"), Description("bytes the adapters in the model may take (512M, 2G...); the least recently used idle ones leave it (default: no limit; vLLM counts adapters: --max-loras)")]
+    public string? MaxAdapterBytes { get; init; }
+
+    [CommandOption("--max-cpu-adapter-bytes <N>"), Description("bytes the adapters' host copies may take; past it the least recently used are read again from their folders (default: no limit; vLLM: --max-cpu-loras)")]
+    public string? MaxCpuAdapterBytes { get; init; }
+
     [CommandOption("--device <DEVICE>"), Description("auto, cpu or cuda (default auto: CUDA when available)")]
     public string? Device { get; init; }
 
@@ -54,6 +60,8 @@ internal sealed class ServeSettings : ValidatedSettings<ServeOptions>
             MaxTokensLimit = MaxTokensLimit is null ? null : OptionValue.Int("--max-tokens-limit", MaxTokensLimit, 0, 1),
             MaxBodyBytes = OptionValue.Int("--max-body-bytes", MaxBodyBytes, defaults.MaxBodyBytes, 1024),
             Queue = OptionValue.Int("--queue", Queue, defaults.Queue, 1),
+            MaxAdapterBytes = OptionValue.Bytes("--max-adapter-bytes", MaxAdapterBytes),
+            MaxCpuAdapterBytes = OptionValue.Bytes("--max-cpu-adapter-bytes", MaxCpuAdapterBytes),
             Device = OptionValue.Choice("--device", Device, defaults.Device, "auto", "cpu", "cuda"),
         };
         if (Model is null) return DemoModels.Find(DemoModels.ReportFolder, options);

@@ -9,7 +9,7 @@ namespace LoraGen.Checkpoints;
 /// Adapters in peft's format, both ways: <c>adapter_config.json</c> and <c>adapter_model.safetensors</c> with peft's
 /// keys (<c>base_model.model.{path}.lora_A.weight</c>, <c>.lora_B.weight</c>, <c>.lora_magnitude_vector</c> for DoRA,
 /// trained biases as <c>{path}.base_layer.bias</c> / <c>{path}.bias</c>, modules_to_save as <c>{path}.{parameter}</c>;
-/// the adapter name is not in the key). <see cref="Load"/> is peft's <c>PeftModel.from_pretrained</c> /
+/// the adapter name is not in the key). <see cref="Load(nn.Module, string, string, bool)"/> is peft's <c>PeftModel.from_pretrained</c> /
 /// <c>load_adapter</c>: the file's configuration decides which layers get the adapter and with which settings.
 /// </summary>
 public static class PeftAdapter
@@ -64,39 +64,25 @@ public static class PeftAdapter
     /// <param name="allowNonFinite">Accept NaN or Inf in the tensors (for debugging a broken training run).</param>
     public static IReadOnlyList<LoraLinear> Load(nn.Module model, string directory, string adapterName = "default", bool allowNonFinite = false)
     {
+        using var content = Read(directory, allowNonFinite);
+        return Load(model, content, adapterName);
+    }
+
+    /// <summary>
+    /// Reads a peft adapter folder into host memory, checking what needs no model: the config, the safetensors file,
+    /// floating-point dtypes and (unless allowed) finite values. A server keeps it to load the adapter again later.
+    /// </summary>
+    public static PeftAdapterContent Read(string directory, bool allowNonFinite = false)
+    {
         string configPath = Path.Combine(directory, ConfigFile), weightsPath = Path.Combine(directory, WeightsFile);
         var config = AdapterConfigFile.Read(configPath);
         using var file = SafetensorsFile.Open(weightsPath);
-        ModelAdapters.AdapterPlan plan;
-        try
-        {
-            plan = ModelAdapters.Plan(model, config, adapterName);
-        }
-        catch (ArgumentException e)
-        {
-            throw CheckpointException.For(configPath, e);
-        }
-
-        var expected = ExpectedTensors(model, plan);
-        var present = file.Entries.Select(e => e.Name).ToHashSet();
-        var missing = expected.Where(e => e.Value.Required && !present.Contains(e.Key)).Select(e => e.Key).ToArray();
-        var unexpected = present.Where(k => !expected.ContainsKey(k)).ToArray();
-        if (missing.Length > 0 || unexpected.Length > 0)
-            throw CheckpointException.For(weightsPath, KeyMismatch(missing, unexpected));
-        foreach (var name in present)
-        {
-            var entry = file.Entry(name);
-            var want = expected[name].Shape;
-            CheckDtype(weightsPath, entry);
-            if (!entry.Shape.SequenceEqual(want))
-                throw CheckpointException.For(weightsPath, name, $"has shape [{string.Join(", ", entry.Shape)}]; the model needs [{string.Join(", ", want)}] for r={RankOf(plan, name)}");
-        }
-
-        // Read outside any dispose scope: the adapter's new modules are created below and must outlive it.
+        foreach (var entry in file.Entries) CheckDtype(weightsPath, entry);
+        // Read outside any dispose scope: the content outlives the caller's scopes.
         var values = new Dictionary<string, Tensor>();
         try
         {
-            foreach (var name in present) values[name] = file.Read(name);
+            foreach (var entry in file.Entries) values[entry.Name] = file.Read(entry.Name);
             if (!allowNonFinite)
                 foreach (var (name, tensor) in values)
                 {
@@ -104,12 +90,46 @@ public static class PeftAdapter
                     if (!finite.item<bool>())
                         throw CheckpointException.For(weightsPath, name, "holds NaN or Inf (pass allowNonFinite: true to load it anyway)");
                 }
-            return Fill(model, plan, config, adapterName, expected, values);
+            return new PeftAdapterContent(directory, config, values);
         }
-        finally
+        catch
         {
             foreach (var tensor in values.Values) tensor.Dispose();
+            throw;
         }
+    }
+
+    /// <summary>
+    /// Loads an adapter read earlier (<see cref="Read"/>) into <paramref name="model"/>, as <see cref="Load(nn.Module, string, string, bool)"/>
+    /// does: every key and shape checked first, so content that does not fit leaves the model as it was. The content
+    /// is copied, not taken: it can load again.
+    /// </summary>
+    public static IReadOnlyList<LoraLinear> Load(nn.Module model, PeftAdapterContent content, string adapterName = "default")
+    {
+        string configPath = Path.Combine(content.Folder, ConfigFile), weightsPath = Path.Combine(content.Folder, WeightsFile);
+        ModelAdapters.AdapterPlan plan;
+        try
+        {
+            plan = ModelAdapters.Plan(model, content.Config, adapterName);
+        }
+        catch (ArgumentException e)
+        {
+            throw CheckpointException.For(configPath, e);
+        }
+
+        var expected = ExpectedTensors(model, plan);
+        var present = content.Tensors.Keys.ToHashSet();
+        var missing = expected.Where(e => e.Value.Required && !present.Contains(e.Key)).Select(e => e.Key).ToArray();
+        var unexpected = present.Where(k => !expected.ContainsKey(k)).ToArray();
+        if (missing.Length > 0 || unexpected.Length > 0)
+            throw CheckpointException.For(weightsPath, KeyMismatch(missing, unexpected));
+        foreach (var (name, tensor) in content.Tensors)
+        {
+            var want = expected[name].Shape;
+            if (!tensor.shape.SequenceEqual(want))
+                throw CheckpointException.For(weightsPath, name, $"has shape [{string.Join(", ", tensor.shape)}]; the model needs [{string.Join(", ", want)}] for r={RankOf(plan, name)}");
+        }
+        return Fill(model, plan, content.Config, adapterName, expected, content.Tensors);
     }
 
     /// <summary>Refuses an adapter tensor that is not floating point, naming the file and the tensor.</summary>
@@ -121,7 +141,7 @@ public static class PeftAdapter
 
     /// <summary>Creates the planned adapter and copies the checked tensors into it.</summary>
     private static IReadOnlyList<LoraLinear> Fill(nn.Module model, ModelAdapters.AdapterPlan plan, PeftLoraConfig config, string adapterName,
-        Dictionary<string, (long[] Shape, bool Required, TensorKind Kind)> expected, Dictionary<string, Tensor> values)
+        Dictionary<string, (long[] Shape, bool Required, TensorKind Kind)> expected, IReadOnlyDictionary<string, Tensor> values)
     {
         var layers = ModelAdapters.Apply(model, plan);
         foreach (var layer in layers)

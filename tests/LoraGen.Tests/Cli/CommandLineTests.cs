@@ -60,6 +60,9 @@ public class CommandLineTests
         { ["serve", "--max-body-bytes", "1MB"], "--max-body-bytes needs a whole number; got '1MB'" },
         { ["serve", "--queue", "0"], "--queue must be at least 1; got 0" },
         { ["serve", "--device", "tpu"], "--device must be auto, cpu or cuda; got 'tpu'" },
+        { ["serve", "--max-adapter-bytes", "0"], "--max-adapter-bytes needs a positive number of bytes, e.g. 536870912 or 512M; got '0'" },
+        { ["serve", "--max-cpu-adapter-bytes", "2X"], "--max-cpu-adapter-bytes needs a positive number of bytes, e.g. 536870912 or 512M; got '2X'" },
+        { ["serve", "--max-adapter-bytes", "99999999999T"], "--max-adapter-bytes is too large; got '99999999999T'" },
     };
 
     [Theory]

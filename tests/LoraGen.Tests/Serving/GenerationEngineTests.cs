@@ -182,6 +182,45 @@ public class GenerationEngineTests(ServingFolders folders)
     }
 
     [Fact(Timeout = 120_000)]
+    public async Task Adapters_evicted_from_the_model_come_back_from_host_memory_and_past_the_host_budget_from_their_folders()
+    {
+        // Private copies of four adapter folders, deleted once registered: only host copies can serve them then.
+        string copies = Path.Combine(Path.GetTempPath(), "loragen-host-tier-" + Guid.NewGuid().ToString("N"));
+        var names = Enumerable.Range(0, 4).Select(ServingFolders.AdapterName).ToArray();
+        try
+        {
+            foreach (var (name, i) in names.Select((n, i) => (n, i)))
+            {
+                Directory.CreateDirectory(Path.Combine(copies, name));
+                foreach (var file in Directory.GetFiles(folders.AdapterFolder(i))) File.Copy(file, Path.Combine(copies, name, Path.GetFileName(file)));
+            }
+            var bytes = names.Select((_, i) =>
+            {
+                using var content = LoraGen.Checkpoints.PeftAdapter.Read(folders.AdapterFolder(i));
+                return content.Bytes;                                                    // fp32 in the file and in the model
+            }).ToArray();
+            using var served = ServedModel.Open(folders.Model, new ServingOptions(MaxRunning: 4, AdapterBytes: bytes[3], HostAdapterBytes: bytes[2] + bytes[3]));
+            foreach (var name in names) served.RegisterAdapter(name, Path.Combine(copies, name));
+            Assert.Equal([names[3]], served.Adapters.Where(a => a.Loaded).Select(a => a.Name));            // one fits the model
+            Assert.Equal(names[2..], served.Adapters.Where(a => a.InHostMemory).Select(a => a.Name));      // the two most recent stay in host memory
+            Directory.Delete(copies, recursive: true);
+
+            var options = new GenerationOptions(MaxNewTokens: 6, EndTokens: EndTokens);
+            long[] prompt = [3, 1, 4, 1, 5];
+            using var reference = folders.Reference();
+            var fromHost = await Collect(served.Engine.Submit(prompt, names[2], options));              // evicted from the model, back from host memory
+            Assert.Equal(ServingFolders.Solo(reference, names[2], prompt, options), fromHost.Tokens);
+            Assert.Contains(served.Adapters, a => a.Name == names[2] && a.InHostMemory);                 // kept for the next time
+            var error = await Assert.ThrowsAnyAsync<Exception>(() => Collect(served.Engine.Submit(prompt, names[0], options)));   // its host copy was dropped
+            Assert.Contains(Path.Combine(copies, names[0]), error.Message);                               // the folder it went back to, gone
+        }
+        finally
+        {
+            if (Directory.Exists(copies)) Directory.Delete(copies, recursive: true);
+        }
+    }
+
+    [Fact(Timeout = 120_000)]
     public async Task A_bad_adapter_folder_is_refused_naming_the_file_and_leaves_the_model_serving()
     {
         using var served = Open(new ServingOptions(), adapters: 1);
