@@ -11,7 +11,8 @@ namespace LoraGen.Benchmarks;
 /// 512, decode-shaped (one token per row) and prefill-shaped (32 tokens per row): segment and gather against the same
 /// batch with one adapter for every row, and against a naive loop that activates one adapter at a time and runs its
 /// rows. Gather is timed with its stacked weights rebuilt every forward (the rows change at every step) and kept
-/// for the scope (steady rows).
+/// for the scope (steady rows). Then the decode shape again on one decoder layer as wide as Llama-2-70B's (8192), where
+/// the base's bytes, not the adapters', dominate a step.
 /// </summary>
 internal static class MixedBatchBenchmark
 {
@@ -20,18 +21,8 @@ internal static class MixedBatchBenchmark
     public static void Run(bool quick)
     {
         manual_seed(2);
-        using var model = new LlamaForCausalLM(new ModelConfig("llama", ModelFamily.Llama, 512, 1408, 4, 8, 4, 4096, false));
         var names = Enumerable.Range(0, Rows).Select(i => $"client{i}").ToArray();
-        for (int i = 0; i < Rows; i++)
-        {
-            ModelAdapters.Apply(model, new PeftLoraConfig { R = i % 2 == 0 ? 8 : 16, LoraAlpha = 16, TargetModules = ModuleSelector.AllLinear }, names[i]);
-            foreach (var layer in ModelAdapters.Layers(model))
-            {
-                using var b = randn(layer.Adapter(names[i]).B.weight.shape) * 0.01;
-                layer.SetAdapterWeights(names[i], layer.Adapter(names[i]).A.weight, b);
-            }
-        }
-        model.eval();
+        using var model = WithAdapters(new ModelConfig("llama", ModelFamily.Llama, 512, 1408, 4, 8, 4, 4096, false), names);
         using var _ = no_grad();
         int rounds = quick ? 3 : 7;
         foreach (var (shape, tokens) in new[] { ("decode-shaped", 1), ("prefill-shaped", 32) })
@@ -63,5 +54,39 @@ internal static class MixedBatchBenchmark
             Console.WriteLine(SideBySide.Format($"  64 distinct adapters, throughput against one adapter: segment {ms[1]:F1} ms ({ms[0] / ms[1]:F2}x) | gather rebuilding its stacks every forward {ms[2]:F1} ms ({ms[0] / ms[2]:F2}x) | gather, stacks kept while the rows stay {steady:F1} ms ({ms[0] / steady:F2}x)"));
             Console.WriteLine(SideBySide.Format($"  naive loop (activate each adapter, run its row) {ms[3]:F1} ms: the best mixed batch is {ms[3] / Math.Min(Math.Min(ms[1], ms[2]), steady):F1}x faster"));
         }
+        Wide(names, rounds);
+    }
+
+    /// <summary>Decode-shaped on one decoder layer of width 8192 (its MLP as wide, to fit in memory): 1.9 GB of base weights against 0.35 GB of adapters.</summary>
+    private static void Wide(string[] names, int rounds)
+    {
+        using var model = WithAdapters(new ModelConfig("llama", ModelFamily.Llama, 8192, 8192, 1, 64, 64, 256, false), names);
+        using var ids = randint(0, 256, [Rows, 1]);
+        void Forward()
+        {
+            using var logits = model.forward(ids);
+        }
+        model.SetActiveAdapters(names[0]);
+        double one = SideBySide.MedianMilliseconds(1, rounds, Forward)[0], steady;
+        using (ModelAdapters.UseRowAdapters(model, names, MixedBatchStrategy.Gather))
+            steady = SideBySide.MedianMilliseconds(1, rounds, Forward)[0];
+        Console.WriteLine(SideBySide.Format($"decode-shaped, {Rows} rows x 1 token, one layer of width 8192 (Llama-2-70B's): one adapter for all rows {one:F1} ms | 64 distinct adapters, gather with its stacks kept {steady:F1} ms ({one / steady:F2}x)"));
+    }
+
+    /// <summary>A model of <paramref name="config"/> with one all-linear adapter per name, r=8 and r=16 alternating, B random (not zero) so each changes the output.</summary>
+    private static LlamaForCausalLM WithAdapters(ModelConfig config, string[] names)
+    {
+        var model = new LlamaForCausalLM(config);
+        for (int i = 0; i < names.Length; i++)
+        {
+            ModelAdapters.Apply(model, new PeftLoraConfig { R = i % 2 == 0 ? 8 : 16, LoraAlpha = 16, TargetModules = ModuleSelector.AllLinear }, names[i]);
+            foreach (var layer in ModelAdapters.Layers(model))
+            {
+                using var b = randn(layer.Adapter(names[i]).B.weight.shape) * 0.01;
+                layer.SetAdapterWeights(names[i], layer.Adapter(names[i]).A.weight, b);
+            }
+        }
+        model.eval();
+        return model;
     }
 }
