@@ -97,15 +97,10 @@ public sealed class GenerationEngine : IDisposable
 
     private void Validate(IReadOnlyList<long> prompt, GenerationOptions options)
     {
-        try
+        if (options.Problem() is var (setting, problem))
         {
-            options.Validate();
-        }
-        catch (ArgumentException error)
-        {
-            string field = error.Message.StartsWith("MaxNewTokens", StringComparison.Ordinal) ? "max_tokens"
-                : error.Message.StartsWith("TopP", StringComparison.Ordinal) ? "top_p" : "temperature";
-            throw new ServingException(ServingError.InvalidRequest, error.Message, field);
+            string field = setting switch { nameof(GenerationOptions.MaxNewTokens) => "max_tokens", nameof(GenerationOptions.TopP) => "top_p", _ => "temperature" };
+            throw new ServingException(ServingError.InvalidRequest, $"'{field}' {problem}", field);
         }
         if (prompt.Count == 0) throw new ServingException(ServingError.InvalidRequest, "The prompt has no tokens.", "prompt");
         if (prompt.Count >= ContextLength)

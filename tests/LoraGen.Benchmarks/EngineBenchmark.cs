@@ -26,12 +26,7 @@ internal static class EngineBenchmark
             var names = Enumerable.Range(0, 8).Select(i => $"client{i}").ToArray();
             foreach (var name in names)
             {
-                ModelAdapters.Apply(model, new PeftLoraConfig { R = 8, LoraAlpha = 16, TargetModules = ModuleSelector.AllLinear }, name);
-                foreach (var layer in ModelAdapters.Layers(model))
-                {
-                    using var b = randn(layer.Adapter(name).B.weight.shape) * 0.05;
-                    layer.SetAdapterWeights(name, layer.Adapter(name).A.weight, b);
-                }
+                RandomAdapters.Add(model, name, scale: 0.05);
                 PeftAdapter.Save(model, Path.Combine(folder, name), name);
             }
             foreach (var name in names) ModelAdapters.DeleteAdapter(model, name);

@@ -73,20 +73,14 @@ internal static class MixedBatchBenchmark
         Console.WriteLine(SideBySide.Format($"decode-shaped, {Rows} rows x 1 token, one layer of width 8192 (Llama-2-70B's): one adapter for all rows {one:F1} ms | 64 distinct adapters, gather with its stacks kept {steady:F1} ms ({one / steady:F2}x)"));
     }
 
-    /// <summary>A model of <paramref name="config"/> with one all-linear adapter per name, r=8 and r=16 alternating, B random (not zero) so each changes the output.</summary>
+    /// <summary>A model of <paramref name="config"/> with one random adapter per name, r=8 and r=16 alternating; prints what a decode step reads.</summary>
     private static LlamaForCausalLM WithAdapters(ModelConfig config, string[] names)
     {
         var model = new LlamaForCausalLM(config);
-        for (int i = 0; i < names.Length; i++)
-        {
-            ModelAdapters.Apply(model, new PeftLoraConfig { R = i % 2 == 0 ? 8 : 16, LoraAlpha = 16, TargetModules = ModuleSelector.AllLinear }, names[i]);
-            foreach (var layer in ModelAdapters.Layers(model))
-            {
-                using var b = randn(layer.Adapter(names[i]).B.weight.shape) * 0.01;
-                layer.SetAdapterWeights(names[i], layer.Adapter(names[i]).A.weight, b);
-            }
-        }
+        for (int i = 0; i < names.Length; i++) RandomAdapters.Add(model, names[i], rank: i % 2 == 0 ? 8 : 16);
         model.eval();
+        long adapters = RandomAdapters.Bytes(model), all = model.parameters().Sum(p => p.NumberOfElements * p.ElementSize);
+        Console.WriteLine(SideBySide.Format($"(hidden {config.HiddenSize}, {config.Layers} layer(s): base weights {(all - adapters) / 1e6:F0} MB, the {names.Length} adapters {adapters / 1e6:F0} MB)"));
         return model;
     }
 }

@@ -36,11 +36,7 @@ internal static class ServerBenchmark
             {
                 using var model = HfModels.Load(folder);
                 manual_seed(i);
-                foreach (var layer in ModelAdapters.Apply(model, new PeftLoraConfig { R = 8, LoraAlpha = 16, TargetModules = ModuleSelector.AllLinear }))
-                {
-                    using var b = randn(layer.Adapter("default").B.weight.shape) * 0.01;   // B is zero at init: give each adapter its own effect
-                    layer.SetAdapterWeights("default", layer.Adapter("default").A.weight, b);
-                }
+                RandomAdapters.Add(model, "default");
                 PeftAdapter.Save(model, Path.Combine(adapters.FullName, names[i]));
             }
             using var served = ServedModel.Open(folder, new ServingOptions(MaxRunning: 64));

@@ -22,15 +22,7 @@ internal static class ServingBenchmark
         manual_seed(1);
         using var model = new LlamaForCausalLM(new ModelConfig("llama", ModelFamily.Llama, 512, 1408, 4, 8, 4, 4096, false));
         var names = Enumerable.Range(0, 8).Select(i => $"client{i}").ToArray();
-        foreach (var name in names)
-        {
-            ModelAdapters.Apply(model, new PeftLoraConfig { R = 8, LoraAlpha = 16, TargetModules = ModuleSelector.AllLinear }, name);
-            foreach (var layer in ModelAdapters.Layers(model))
-            {
-                using var b = randn(layer.Adapter(name).B.weight.shape) * 0.01;
-                layer.SetAdapterWeights(name, layer.Adapter(name).A.weight, b);
-            }
-        }
+        foreach (var name in names) RandomAdapters.Add(model, name);
         model.eval();
         using var ids = randint(0, 4096, [16, 64]);
         string?[] rows = Enumerable.Range(0, 16).Select(i => (string?)names[i % names.Length]).ToArray();

@@ -16,7 +16,7 @@ internal sealed class DemoSettings : ValidatedSettings<DemoOptions>
     [CommandOption("--seed <N>"), Description("seeds the corpus, the base's pretraining and every fine-tune (default 42)")]
     public string? Seed { get; init; }
 
-    [CommandOption("--device <DEVICE>"), Description("auto, cpu or cuda (default auto: CUDA when available)")]
+    [CommandOption("--device <DEVICE>"), Description(OptionValue.DeviceHelp)]
     public string? Device { get; init; }
 
     protected override DemoOptions Read() => new()
@@ -24,6 +24,6 @@ internal sealed class DemoSettings : ValidatedSettings<DemoOptions>
         Quick = Quick,
         Output = Out is { Length: > 0 } ? Out : Out is null ? "loragen-demo" : throw new UsageException("--out needs a folder"),
         Seed = OptionValue.Int("--seed", Seed, fallback: DemoOptions.DefaultSeed, min: 0),
-        Device = OptionValue.Choice("--device", Device, "auto", "auto", "cpu", "cuda"),
+        Device = OptionValue.Device(Device),
     };
 }

@@ -29,11 +29,11 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
 
         public GenerationOptions Read(IReadOnlyCollection<long>? endTokens)
         {
-            double temperature = OptionValue.Real("--temperature", Temperature) ?? 0, topP = OptionValue.Real("--top-p", TopP) ?? 1;
-            if (temperature < 0) throw new UsageException($"--temperature must not be negative; got {temperature}");
-            if (!(topP > 0 && topP <= 1)) throw new UsageException($"--top-p must be in (0, 1]; got {topP}");
-            return new GenerationOptions(OptionValue.Int("--max-new-tokens", MaxNewTokens, 64, 1, 1_000_000), temperature, topP,
-                OptionValue.Int("--seed", Seed, 0, int.MinValue), EndTokens: endTokens);
+            var options = new GenerationOptions(OptionValue.Int("--max-new-tokens", MaxNewTokens, 64, 1, 1_000_000), OptionValue.Real("--temperature", Temperature) ?? 0,
+                OptionValue.Real("--top-p", TopP) ?? 1, OptionValue.Int("--seed", Seed, 0, int.MinValue), EndTokens: endTokens);
+            if (options.Problem() is var (setting, problem))
+                throw new UsageException($"{(setting == nameof(GenerationOptions.TopP) ? "--top-p" : "--temperature")} {problem}");   // --max-new-tokens is checked as it is read
+            return options;
         }
 
         public override Spectre.Console.ValidationResult Validate()

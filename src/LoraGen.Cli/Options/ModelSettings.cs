@@ -17,7 +17,7 @@ internal abstract class ModelSettings : CommandSettings
     [CommandOption("--adapter <DIR>"), Description("a peft adapter folder (adapter_config.json + adapter_model.safetensors)")]
     public string? Adapter { get; init; }
 
-    [CommandOption("--device <DEVICE>"), Description("auto, cpu or cuda (default auto: CUDA when available)")]
+    [CommandOption("--device <DEVICE>"), Description(OptionValue.DeviceHelp)]
     public string? Device { get; init; }
 
     public override Spectre.Console.ValidationResult Validate()
@@ -27,7 +27,7 @@ internal abstract class ModelSettings : CommandSettings
         if (Adapter is not null && !Directory.Exists(Adapter)) return Spectre.Console.ValidationResult.Error($"--adapter: '{Adapter}' is not a folder");
         try
         {
-            _ = OptionValue.Choice("--device", Device, "auto", "auto", "cpu", "cuda");
+            _ = OptionValue.Device(Device);
         }
         catch (UsageException error)
         {

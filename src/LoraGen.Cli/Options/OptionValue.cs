@@ -44,6 +44,11 @@ internal static class OptionValue
         : double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value) ? value
         : throw new UsageException($"{option} needs a finite number; got '{text}'");
 
+    public const string DeviceHelp = "auto, cpu or cuda (default auto: CUDA when available)";
+
+    /// <summary>--device: auto (CUDA when available), cpu or cuda; every command that computes takes it.</summary>
+    public static string Device(string? text) => Choice("--device", text, "auto", "auto", "cpu", "cuda");
+
     /// <summary>One of <paramref name="choices"/>, spelled as listed.</summary>
     public static string Choice(string option, string? text, string fallback, params string[] choices)
     {

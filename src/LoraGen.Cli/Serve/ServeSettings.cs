@@ -38,7 +38,7 @@ internal sealed class ServeSettings : ValidatedSettings<ServeOptions>
     [CommandOption("--max-cpu-adapter-bytes <N>"), Description("bytes the adapters' host copies may take; past it the least recently used are read again from their folders (default: no limit; vLLM: --max-cpu-loras)")]
     public string? MaxCpuAdapterBytes { get; init; }
 
-    [CommandOption("--device <DEVICE>"), Description("auto, cpu or cuda (default auto: CUDA when available)")]
+    [CommandOption("--device <DEVICE>"), Description(OptionValue.DeviceHelp)]
     public string? Device { get; init; }
 
     protected override ServeOptions Read()
@@ -62,7 +62,7 @@ internal sealed class ServeSettings : ValidatedSettings<ServeOptions>
             Queue = OptionValue.Int("--queue", Queue, defaults.Queue, 1),
             MaxAdapterBytes = OptionValue.Bytes("--max-adapter-bytes", MaxAdapterBytes),
             MaxCpuAdapterBytes = OptionValue.Bytes("--max-cpu-adapter-bytes", MaxCpuAdapterBytes),
-            Device = OptionValue.Choice("--device", Device, defaults.Device, "auto", "cpu", "cuda"),
+            Device = OptionValue.Device(Device),
         };
         if (Model is null) return DemoModels.Find(DemoModels.ReportFolder, options);
         return Directory.Exists(Model) ? options : throw new UsageException($"--model: '{Model}' is not a folder");

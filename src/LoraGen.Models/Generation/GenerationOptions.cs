@@ -11,8 +11,13 @@ public sealed record GenerationOptions(int MaxNewTokens = 32, double Temperature
 {
     public void Validate()
     {
-        if (MaxNewTokens < 1) throw new ArgumentException($"MaxNewTokens must be at least 1; got {MaxNewTokens}.");
-        if (!(Temperature >= 0) || double.IsInfinity(Temperature)) throw new ArgumentException($"Temperature must be finite and not negative; got {Temperature}.");
-        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"TopP must be in (0, 1]; got {TopP}.");
+        if (Problem() is var (field, problem)) throw new ArgumentException($"{field} {problem}.");
     }
+
+    /// <summary>The first setting out of range and what is wrong with it; null when all are fine. Callers name the field as their users know it (--top-p, top_p).</summary>
+    public (string Field, string Problem)? Problem() =>
+        MaxNewTokens < 1 ? (nameof(MaxNewTokens), $"must be at least 1; got {MaxNewTokens}")
+        : !(Temperature >= 0) || double.IsInfinity(Temperature) ? (nameof(Temperature), $"must be finite and not negative; got {Temperature}")
+        : !(TopP > 0 && TopP <= 1) ? (nameof(TopP), $"must be in (0, 1]; got {TopP}")
+        : null;
 }

@@ -40,6 +40,7 @@ public sealed class GenerateMergeTests() : TemporaryFolder("loragen-cli-")
         { ["generate", "--prompt", "a"], "--model DIR is required" },
         { ["generate", "--model", "."], "--prompt TEXT is required" },
         { ["generate", "--model", ".", "--prompt", "a", "--top-p", "2"], "--top-p must be in (0, 1]; got 2" },
+        { ["generate", "--model", ".", "--prompt", "a", "--temperature=-1"], "--temperature must be finite and not negative; got -1" },
         { ["merge", "--model", ".", "--out", "x"], "--adapter DIR is required" },
         { ["merge", "--model", ".", "--adapter", ".", "--out", "x", "--dtype", "int8"], "--dtype must be bf16, fp16 or fp32; got 'int8'" },
     };

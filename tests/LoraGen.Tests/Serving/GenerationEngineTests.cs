@@ -130,6 +130,9 @@ public class GenerationEngineTests(ServingFolders folders)
         Assert.Equal((ServingError.InvalidRequest, "max_tokens"), (tooMany.Kind, tooMany.Parameter));
         var hot = Assert.Throws<ServingException>(() => served.GenerateAsync(new TextRequest("abc", null, new GenerationOptions(TopP: 0))));
         Assert.Equal((ServingError.InvalidRequest, "top_p"), (hot.Kind, hot.Parameter));
+        Assert.StartsWith("'top_p' must be in (0, 1]; got 0", hot.Message);
+        var cold = Assert.Throws<ServingException>(() => served.GenerateAsync(new TextRequest("abc", null, new GenerationOptions(Temperature: -1))));
+        Assert.Equal((ServingError.InvalidRequest, "temperature"), (cold.Kind, cold.Parameter));
         var fine = await Collect(served.Engine.Submit(served.Encode("abc"), null, new GenerationOptions(MaxNewTokens: ServingFolders.Context - 3)));
         Assert.Equal(ServingFolders.Context - 3, fine.Tokens.Length);               // the limit itself is allowed
     }
